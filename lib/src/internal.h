@@ -73,6 +73,13 @@ struct VuDevPriv {
 
         /* one per queue; dev->vq[i].priv points here */
         struct VuVirtqPriv *vq_priv;
+
+        /*
+         * An fd to pass with the reply (GET_INFLIGHT_FD, POSTCOPY_ADVISE): a
+         * handler that sets *ret_reply stores it here and gives it up; the
+         * dispatcher sends it and closes it. -EBADF otherwise.
+         */
+        int reply_fd;
 };
 
 /* ---- dispatch.c: init, dispatch, logging -------------------------------- */
@@ -212,6 +219,9 @@ int vu_handle_postcopy_advise(VuDev *dev, VhostUserMsg *msg, bool *ret_reply);
 int vu_handle_postcopy_listen(VuDev *dev, VhostUserMsg *msg, bool *ret_reply);
 int vu_handle_postcopy_end(VuDev *dev, VhostUserMsg *msg, bool *ret_reply);
 void vu_postcopy_close(VuDev *dev);
+
+/* Whether userfaultfd can be opened here (PAGEFAULT is offered only then). */
+bool vu_postcopy_available(void);
 
 /* ---- handlers-vring.c: per-queue requests -------------------------------- */
 
