@@ -255,3 +255,110 @@ void vq_remap_all(VuDev *dev);
 
 /* Stop and forget a queue (fds closed, watches removed, state zeroed); used by reset and deinit. */
 void vq_reset(VuDev *dev, VuVirtq *vq);
+
+/* ---- virtqueue.c: queue lifecycle shared by every ring layout ------------ */
+
+/* Buffers one chain may be translated into: a descriptor spanning regions takes several. */
+#define VU_MAX_CHAIN_IOV (4 * VU_MAX_CHAIN_LEN)
+
+/* Index of @vq in dev->vq[]. */
+static inline unsigned int vq_index(const VuDev *dev, const VuVirtq *vq) {
+        return (unsigned int) (vq - dev->vq);
+}
+
+/*
+ * Start @vq: map its rings, prepare inflight resubmission, mark it started,
+ * tell the device (queue_set_started) and watch its kick fd if a handler is
+ * set. A started queue is left as it is. Returns 0 or -errno (logged).
+ */
+int vq_start(VuDev *dev, VuVirtq *vq);
+
+/* Stop @vq: unwatch kick, mark stopped, tell the device. Fds and rings stay. */
+void vq_stop(VuDev *dev, VuVirtq *vq);
+
+/* Watch the kick fd iff the queue is started, has a kick fd and a handler; unwatch otherwise. */
+void vq_update_kick_watch(VuDev *dev, VuVirtq *vq);
+
+/* A kick arrived (eventfd or in-band VRING_KICK): count it and run the handler. */
+void vq_kicked(VuDev *dev, VuVirtq *vq);
+
+/* ---- virtq-split.c: the split ring (split-ring.tex) ---------------------- */
+
+/* What walking one descriptor chain found. */
+typedef struct VqChain {
+        unsigned int out_num;   /* device-readable iovecs, first in the array */
+        unsigned int in_num;    /* device-writable iovecs, after them */
+        uint64_t out_bytes;
+        uint64_t in_bytes;
+} VqChain;
+
+/*
+ * The descriptor walker, the part of the library that guest memory drives
+ * most directly; pure so it can be fuzzed alone. Walks the chain at @head of
+ * the @num-entry table @desc (guest memory), into an indirect table if there
+ * is one, copying each descriptor once before checking it, and translates
+ * every buffer into @iov[0..@iov_max) (@iov NULL: count and check only).
+ * Changes no state. Returns 0 and fills @ret; -E2BIG if @iov_max is too
+ * small (nothing consumed, retry with more); -EBADMSG for a malformed chain
+ * (loop, bad index, bad indirect table, bad order, unmapped or overflowing
+ * buffer, too long), with the reason in @err.
+ */
+int vq_split_walk(VuDev *dev, const struct vring_desc *desc, unsigned int num, unsigned int head,
+                  struct iovec *iov, unsigned int iov_max, VqChain *ret, char *err, size_t errlen);
+
+/* A chain found by peek() and not yet taken: commit() takes it. */
+typedef struct VqPeek {
+        unsigned int head;
+        bool resubmit;          /* from the inflight resubmit list, not the avail ring */
+        VqChain chain;
+} VqPeek;
+
+/*
+ * What a ring layout provides; virtqueue.c dispatches the public vu_queue_*()
+ * calls through it, so a second layout (packed) adds a table, not a branch
+ * in every device. Called only on a ready (mapped) queue of a sane device.
+ */
+typedef struct VqRingOps {
+        /* Ring sizes for @num entries (bytes) and the alignment each needs. */
+        void (*ring_sizes)(unsigned int num, uint64_t ret_size[3], uint64_t ret_align[3]);
+        /* The queue is starting: read what the ring holds (used->idx). */
+        void (*start)(VuDev *dev, VuVirtq *vq);
+        /* 1 and @ret if a chain is available, 0 if none, -E2BIG, -EBADMSG (device broken). */
+        int (*peek)(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int iov_max, VqPeek *ret);
+        void (*commit)(VuDev *dev, VuVirtq *vq, const VqPeek *p);
+        bool (*rewind)(VuDev *dev, VuVirtq *vq, unsigned int num);
+        void (*fill)(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int len,
+                     unsigned int idx);
+        void (*flush)(VuDev *dev, VuVirtq *vq, unsigned int num);
+        bool (*empty)(VuDev *dev, VuVirtq *vq);
+        void (*set_notification)(VuDev *dev, VuVirtq *vq, bool enable);
+        /* Whether the driver wants a used-buffer notification now (EVENT_IDX, NO_INTERRUPT). */
+        bool (*need_notify)(VuDev *dev, VuVirtq *vq);
+        /* Sum the bytes of the available chains up to the limits; -EBADMSG (device broken). */
+        int (*avail_bytes)(VuDev *dev, VuVirtq *vq, uint64_t max_in, uint64_t max_out, uint64_t *ret_in,
+                           uint64_t *ret_out);
+        /* The ring's own fields for a snapshot. */
+        void (*get_info)(VuDev *dev, VuVirtq *vq, VuQueueInfo *ret);
+} VqRingOps;
+
+extern const VqRingOps vq_split_ops;
+
+/* ---- inflight.c: inflight bookkeeping on the pop/fill/flush path --------- */
+
+/* At queue start: rebuild the resubmit list from the inflight buffer. 0 or -ENOMEM. */
+int vq_inflight_prepare(VuDev *dev, VuVirtq *vq);
+
+/* @head was taken from the avail ring: mark it in flight with the next counter value. */
+void vq_inflight_pop(VuDev *dev, VuVirtq *vq, unsigned int head);
+
+/* @head was written to the used ring: link it into the last-batch list. */
+void vq_inflight_fill(VuDev *dev, VuVirtq *vq, unsigned int head);
+
+/* @num entries were published (used->idx written): clear them, record used_idx. */
+void vq_inflight_flush(VuDev *dev, VuVirtq *vq, unsigned int num);
+
+/* Entries marked in flight for @vq (0 without an inflight buffer). */
+unsigned int vq_inflight_count(VuDev *dev, VuVirtq *vq);
+
+/* Forget the resubmit list of @vq. */
+void vq_inflight_drop_resubmit(VuVirtq *vq);
