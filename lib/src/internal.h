@@ -60,6 +60,8 @@ struct VuDevPriv {
 
         /* guest memory: last region hit, to make repeated translations O(1) */
         unsigned int region_hint;
+        /* bytes mapped at dev->regions[i].mmap_addr (hugetlbfs needs the exact length to unmap) */
+        uint64_t region_map_len[VHOST_USER_MAX_RAM_SLOTS];
 
         /* dirty log */
         uint64_t log_pages_marked;
@@ -222,6 +224,9 @@ void vu_postcopy_close(VuDev *dev);
 
 /* Whether userfaultfd can be opened here (PAGEFAULT is offered only then). */
 bool vu_postcopy_available(void);
+
+/* Register dev->regions[i]'s mapping with the userfaultfd (when listening). */
+int vu_postcopy_register(VuDev *dev, unsigned int i);
 
 /* ---- handlers-vring.c: per-queue requests -------------------------------- */
 
