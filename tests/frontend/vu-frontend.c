@@ -291,6 +291,11 @@ int vf_request(VfConn *c, uint32_t request, const void *payload, uint32_t size, 
                 return -EPROTO;
         }
         if (ret_reply) {
+                /* Every reply with a body of its own comes back empty when the backend refused. */
+                if (reply.size == 0) {
+                        vf_msg_close_fds(&reply);
+                        return -EREMOTEIO;
+                }
                 *ret_reply = reply;
                 return 0;
         }

@@ -106,7 +106,7 @@ int vf_recv(VfConn *c, VfMsg *ret);
 /*
  * vf_request: send a request and collect what answers it. With @ret_reply
  * the request has a reply of its own: it is read and checked (request
- * number, REPLY flag). Without, and REPLY_ACK on, NEED_REPLY is set and the
+ * number, REPLY flag); an empty one means refused (-EREMOTEIO). Without, and REPLY_ACK on, NEED_REPLY is set and the
  * ack is read: -EREMOTEIO if it says failure. Without either, nothing is read.
  */
 int vf_request(VfConn *c, uint32_t request, const void *payload, uint32_t size, const int *fds,
