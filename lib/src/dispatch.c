@@ -330,3 +330,52 @@ broken:
                  vu_request_to_string((unsigned) msg.request));
         return false;
 }
+
+/* ---- extensions: hooks and a snapshot ---------------------------------------- */
+
+_public_ void vu_set_log_handler(VuDev *dev, vu_log_cb cb, void *userdata) {
+        if (!dev || !dev->priv)
+                return;
+        dev->priv->log_cb = cb;
+        dev->priv->log_userdata = userdata;
+}
+
+_public_ void vu_set_message_observer(VuDev *dev, vu_message_observer_cb cb, void *userdata) {
+        if (!dev || !dev->priv)
+                return;
+        dev->priv->observer = cb;
+        dev->priv->observer_userdata = userdata;
+}
+
+_public_ const char *vu_last_error(const VuDev *dev) {
+        if (!dev || !dev->priv)
+                return "";
+        return dev->priv->last_error;
+}
+
+_public_ void vu_get_info(const VuDev *dev, VuDevInfo *ret) {
+        if (!ret)
+                return;
+        *ret = (VuDevInfo) {};
+        if (!dev)
+                return;
+
+        ret->features = dev->features;
+        ret->protocol_features = dev->protocol_features;
+        ret->nregions = dev->nregions;
+        ret->max_queues = dev->max_queues;
+        ret->broken = dev->broken;
+        ret->backend_channel = dev->slave_fd >= 0;
+        ret->inflight = dev->inflight_info.addr != NULL;
+        ret->inflight_size = dev->inflight_info.size;
+        if (dev->vq)
+                for (unsigned int i = 0; i < dev->max_queues; i++)
+                        if (dev->vq[i].started)
+                                ret->queues_started++;
+        if (dev->priv) {
+                ret->status = dev->priv->status;
+                ret->owner = dev->priv->owner;
+                ret->messages = dev->priv->messages;
+                ret->messages_refused = dev->priv->messages_refused;
+        }
+}
