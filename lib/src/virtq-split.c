@@ -1,0 +1,596 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The split virtqueue: a descriptor table and an available ring that the
+ * driver writes, and a used ring that we write. This file holds the
+ * descriptor walker (the code that guest memory drives most directly),
+ * taking chains from the available ring, returning them in the used ring,
+ * and notification suppression (flags, EVENT_IDX). virtqueue.c reaches it
+ * through vq_split_ops.
+ *
+ * The guest can rewrite its rings at any moment, so every field it controls
+ * is read exactly once into a local, then checked, then used; nothing is read
+ * twice from guest memory (no time-of-check/time-of-use gap).
+ */
+#include <endian.h>
+#include <inttypes.h>
+#include <linux/virtio_config.h>
+#include <stdio.h>
+#include <syslog.h>
+
+#include "internal.h"
+
+/* Single, untorn accesses to memory the guest shares with us. */
+#define READ_ONCE(x) (*(const volatile __typeof__(x) *) &(x))
+#define WRITE_ONCE(x, v) (*(volatile __typeof__(x) *) &(x) = (v))
+
+/* Ordering against the driver on another CPU (split-ring.tex, "memory barriers"). */
+static inline void smp_rmb(void) {
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+}
+static inline void smp_wmb(void) {
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+static inline void smp_mb(void) {
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+#define DESC_SIZE sizeof(struct vring_desc)
+_Static_assert(sizeof(struct vring_desc) == 16, "descriptor layout");
+_Static_assert(VIRTQUEUE_MAX_SIZE % 64 == 0 && VU_MAX_INDIRECT_DESCS % 64 == 0, "bitmap sizes");
+
+/* ---- the descriptor walker ---------------------------------------------- */
+
+typedef struct Walk {
+        VuDev *dev;
+        struct iovec *iov;      /* NULL: count only */
+        unsigned int iov_max;
+        unsigned int niov;
+        unsigned int ndesc;     /* descriptors visited, direct and indirect */
+        bool seen_write;
+        uint64_t total;         /* bytes of every descriptor, bounded by UINT32_MAX */
+        VqChain chain;
+        char *err;
+        size_t errlen;
+} Walk;
+
+static int walk_fail(Walk *w, const char *fmt, ...) _printf_(2, 3);
+static int walk_fail(Walk *w, const char *fmt, ...) {
+        va_list ap;
+
+        if (w->err && w->errlen > 0) {
+                va_start(ap, fmt);
+                vsnprintf(w->err, w->errlen, fmt, ap);
+                va_end(ap);
+        }
+        return -EBADMSG;
+}
+
+/* Copy a descriptor out of guest memory, each field read once. */
+static void desc_copy(const struct vring_desc *src, struct vring_desc *ret) {
+        ret->addr = le64toh(READ_ONCE(src->addr));
+        ret->len = le32toh(READ_ONCE(src->len));
+        ret->flags = le16toh(READ_ONCE(src->flags));
+        ret->next = le16toh(READ_ONCE(src->next));
+}
+
+/* Copy @len bytes at guest address @gpa, which may span regions. */
+static int guest_copy(VuDev *dev, uint64_t gpa, void *buf, size_t len) {
+        uint8_t *out = buf;
+
+        while (len > 0) {
+                uint64_t plen = len;
+                const void *p = vu_gpa_to_va(dev, &plen, gpa);
+
+                if (!p || plen == 0)
+                        return -EFAULT;
+                plen = MIN(plen, (uint64_t) len);
+                memcpy(out, p, plen);
+                out += plen;
+                gpa += plen;
+                len -= plen;
+        }
+        return 0;
+}
+
+static int walk_add_iov(Walk *w, void *base, uint64_t len, bool write) {
+        if (w->niov >= VU_MAX_CHAIN_IOV)
+                return walk_fail(w, "chain needs more than %u buffers", VU_MAX_CHAIN_IOV);
+        if (w->iov) {
+                if (w->niov >= w->iov_max)
+                        return -E2BIG;
+                w->iov[w->niov] = (struct iovec) { .iov_base = base, .iov_len = len };
+        }
+        w->niov++;
+        if (write)
+                w->chain.in_num++;
+        else
+                w->chain.out_num++;
+        return 0;
+}
+
+/* One buffer descriptor (not an indirect one), already copied out of guest memory. */
+static int walk_buffer(Walk *w, const struct vring_desc *d, unsigned int i, bool indirect) {
+        const char *where = indirect ? "indirect descriptor" : "descriptor";
+        bool write = d->flags & VRING_DESC_F_WRITE;
+        int r;
+
+        /* virtio: readable buffers come first; a device that mixed them would misparse requests. */
+        if (!write && w->seen_write)
+                return walk_fail(w, "%s %u: device-readable after a device-writable one", where, i);
+        w->seen_write = w->seen_write || write;
+
+        w->total += d->len;
+        if (w->total > UINT32_MAX)
+                return walk_fail(w, "%s %u: chain longer than %" PRIu32 " bytes", where, i, UINT32_MAX);
+        if (d->len == 0)
+                return 0; /* tolerated, nothing to translate */
+        if (d->addr > UINT64_MAX - d->len)
+                return walk_fail(w, "%s %u: addr 0x%" PRIx64 " + len %" PRIu32 " overflows", where, i,
+                                 (uint64_t) d->addr, (uint32_t) d->len);
+
+        void *p = vu_mem_gpa_range(w->dev, d->addr, d->len);
+        if (p)
+                r = walk_add_iov(w, p, d->len, write);
+        else {
+                /* The buffer crosses regions: one iovec per piece, each translated on its own. */
+                uint64_t gpa = d->addr, left = d->len;
+
+                r = 0;
+                while (left > 0 && r == 0) {
+                        uint64_t plen = left;
+
+                        p = vu_gpa_to_va(w->dev, &plen, gpa);
+                        if (!p || plen == 0)
+                                return walk_fail(w,
+                                                 "%s %u: buffer 0x%" PRIx64 "+%" PRIu32
+                                                 " not in guest memory (at 0x%" PRIx64 ")",
+                                                 where, i, (uint64_t) d->addr, (uint32_t) d->len, gpa);
+                        plen = MIN(plen, left);
+                        r = walk_add_iov(w, p, plen, write);
+                        gpa += plen;
+                        left -= plen;
+                }
+        }
+        if (r < 0)
+                return r;
+
+        if (write)
+                w->chain.in_bytes += d->len;
+        else
+                w->chain.out_bytes += d->len;
+        return 0;
+}
+
+static int walk_indirect(Walk *w, const struct vring_desc *ind, unsigned int at) {
+        uint64_t visited[VU_MAX_INDIRECT_DESCS / 64] = {};
+        const struct vring_desc *table;
+        unsigned int n, j = 0;
+        int r;
+
+        if (!vu_has_feature(w->dev, VIRTIO_RING_F_INDIRECT_DESC))
+                return walk_fail(w, "descriptor %u: INDIRECT but VIRTIO_RING_F_INDIRECT_DESC not negotiated",
+                                 at);
+        if (ind->len == 0 || ind->len % DESC_SIZE != 0 || ind->len > VU_MAX_INDIRECT_DESCS * DESC_SIZE)
+                return walk_fail(w,
+                                 "descriptor %u: indirect table length %" PRIu32
+                                 " is not a non-zero multiple of %zu up to %zu",
+                                 at, (uint32_t) ind->len, DESC_SIZE, VU_MAX_INDIRECT_DESCS * DESC_SIZE);
+        if (ind->addr > UINT64_MAX - ind->len)
+                return walk_fail(w, "descriptor %u: indirect table 0x%" PRIx64 " + %" PRIu32 " overflows", at,
+                                 (uint64_t) ind->addr, (uint32_t) ind->len);
+        n = ind->len / DESC_SIZE;
+
+        /* Fast path: the table lies in one region and is aligned; else copy entries out one by one. */
+        table = vu_mem_gpa_range(w->dev, ind->addr, ind->len);
+        if (table && ((uintptr_t) table % _Alignof(struct vring_desc)) != 0)
+                table = NULL;
+
+        for (;;) {
+                struct vring_desc d;
+
+                if (visited[j / 64] & (UINT64_C(1) << (j % 64)))
+                        return walk_fail(w, "indirect descriptor %u: loop in chain", j);
+                visited[j / 64] |= UINT64_C(1) << (j % 64);
+                if (++w->ndesc > VU_MAX_CHAIN_LEN)
+                        return walk_fail(w, "chain has more than %u descriptors", VU_MAX_CHAIN_LEN);
+
+                if (table)
+                        desc_copy(&table[j], &d);
+                else {
+                        struct vring_desc raw;
+
+                        if (guest_copy(w->dev, ind->addr + (uint64_t) j * DESC_SIZE, &raw, sizeof(raw)) < 0)
+                                return walk_fail(w, "indirect table 0x%" PRIx64 "+%" PRIu32
+                                                 " not in guest memory", (uint64_t) ind->addr, (uint32_t) ind->len);
+                        desc_copy(&raw, &d);
+                }
+
+                if (d.flags & VRING_DESC_F_INDIRECT)
+                        return walk_fail(w, "indirect descriptor %u: INDIRECT inside an indirect table", j);
+                r = walk_buffer(w, &d, j, true);
+                if (r < 0)
+                        return r;
+                if (!(d.flags & VRING_DESC_F_NEXT))
+                        return 0;
+                if (d.next >= n)
+                        return walk_fail(w, "indirect descriptor %u: next %u out of range (table of %u)", j,
+                                         d.next, n);
+                j = d.next;
+        }
+}
+
+int vq_split_walk(VuDev *dev, const struct vring_desc *desc, unsigned int num, unsigned int head,
+                  struct iovec *iov, unsigned int iov_max, VqChain *ret, char *err, size_t errlen) {
+        uint64_t visited[VIRTQUEUE_MAX_SIZE / 64] = {};
+        Walk w = {
+                .dev = dev,
+                .iov = iov,
+                .iov_max = iov_max,
+                .err = err,
+                .errlen = errlen,
+        };
+        unsigned int i = head;
+        int r;
+
+        if (err && errlen > 0)
+                err[0] = 0;
+        if (!dev || !desc || !ret || num == 0 || num > VIRTQUEUE_MAX_SIZE)
+                return walk_fail(&w, "queue size %u invalid", num);
+        if (head >= num)
+                return walk_fail(&w, "head %u out of range (queue size %u)", head, num);
+
+        for (;;) {
+                struct vring_desc d;
+
+                if (visited[i / 64] & (UINT64_C(1) << (i % 64)))
+                        return walk_fail(&w, "descriptor %u: loop in chain", i);
+                visited[i / 64] |= UINT64_C(1) << (i % 64);
+                if (++w.ndesc > VU_MAX_CHAIN_LEN)
+                        return walk_fail(&w, "chain has more than %u descriptors", VU_MAX_CHAIN_LEN);
+
+                desc_copy(&desc[i], &d);
+
+                if (d.flags & VRING_DESC_F_INDIRECT) {
+                        if (d.flags & VRING_DESC_F_NEXT)
+                                return walk_fail(&w, "descriptor %u: both INDIRECT and NEXT", i);
+                        r = walk_indirect(&w, &d, i);
+                        if (r < 0)
+                                return r;
+                        break;
+                }
+
+                r = walk_buffer(&w, &d, i, false);
+                if (r < 0)
+                        return r;
+                if (!(d.flags & VRING_DESC_F_NEXT))
+                        break;
+                if (d.next >= num)
+                        return walk_fail(&w, "descriptor %u: next %u out of range (queue size %u)", i, d.next,
+                                         num);
+                i = d.next;
+        }
+
+        *ret = w.chain;
+        return 0;
+}
+
+/* ---- ring fields ---------------------------------------------------------- */
+
+static inline uint16_t avail_idx_read(const VuVirtq *vq) {
+        return le16toh(READ_ONCE(vq->vring.avail->idx));
+}
+
+static inline uint16_t avail_flags_read(const VuVirtq *vq) {
+        return le16toh(READ_ONCE(vq->vring.avail->flags));
+}
+
+static inline uint16_t avail_ring_read(const VuVirtq *vq, uint16_t pos) {
+        return le16toh(READ_ONCE(vq->vring.avail->ring[pos % vq->vring.num]));
+}
+
+/* used_event sits just after the avail ring (inside the 6 + 2*num bytes mapped). */
+static inline uint16_t used_event_read(const VuVirtq *vq) {
+        return le16toh(READ_ONCE(vq->vring.avail->ring[vq->vring.num]));
+}
+
+/* avail_event sits just after the used ring (inside the 6 + 8*num bytes mapped). */
+static inline uint16_t *avail_event_ptr(const VuVirtq *vq) {
+        return (uint16_t *) &vq->vring.used->ring[vq->vring.num];
+}
+
+static inline uint64_t used_elem_offset(unsigned int slot) {
+        return offsetof(struct vring_used, ring) + (uint64_t) slot * sizeof(struct vring_used_elem);
+}
+
+static void avail_event_write(VuDev *dev, VuVirtq *vq, uint16_t val) {
+        WRITE_ONCE(*avail_event_ptr(vq), htole16(val));
+        if (vu_log_enabled(dev))
+                vu_log_used(dev, vq, used_elem_offset(vq->vring.num), sizeof(uint16_t));
+}
+
+static int split_malformed(VuDev *dev, VuVirtq *vq, const char *fmt, ...) _printf_(3, 4);
+static int split_malformed(VuDev *dev, VuVirtq *vq, const char *fmt, ...) {
+        char buf[256];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+
+        vq->priv->stats.malformed++;
+        /* The guest broke the ring protocol: nothing it says about this ring can be trusted now. */
+        vu_panic(dev, "queue %u: %s", vq_index(dev, vq), buf);
+        return -EBADMSG;
+}
+
+/* Read avail->idx into shadow_avail_idx, refusing an index that moved further than the ring holds. */
+static int split_avail_refresh(VuDev *dev, VuVirtq *vq) {
+        uint16_t idx = avail_idx_read(vq);
+        uint16_t pending = (uint16_t) (idx - vq->last_avail_idx);
+
+        if (pending > vq->vring.num)
+                return split_malformed(dev, vq,
+                                       "avail idx jumped: avail->idx %u, last_avail_idx %u, queue size %u", idx,
+                                       vq->last_avail_idx, vq->vring.num);
+        vq->shadow_avail_idx = idx;
+        /* Ring entries and descriptors are read after the index that published them. */
+        smp_rmb();
+        return 0;
+}
+
+static bool split_resubmit_pending(const VuVirtq *vq) {
+        return vq->resubmit_list && vq->priv->resubmit_next < vq->resubmit_num;
+}
+
+/* ---- ops ---------------------------------------------------------------- */
+
+static void split_ring_sizes(unsigned int num, uint64_t ret_size[3], uint64_t ret_align[3]) {
+        ret_size[0] = (uint64_t) num * sizeof(struct vring_desc);
+        ret_size[1] = 6 + (uint64_t) num * sizeof(uint16_t);
+        ret_size[2] = 6 + (uint64_t) num * sizeof(struct vring_used_elem);
+        ret_align[0] = 16;
+        ret_align[1] = 2;
+        ret_align[2] = 4;
+}
+
+static void split_start(VuDev *dev, VuVirtq *vq) {
+        /* vhost-user: for a split ring the next used index is whatever the used ring says. */
+        vq->used_idx = le16toh(READ_ONCE(vq->vring.used->idx));
+        vq->shadow_avail_idx = vq->last_avail_idx;
+        vq->signalled_used_valid = false;
+}
+
+static int split_peek(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int iov_max, VqPeek *ret) {
+        unsigned int num = vq->vring.num;
+        VqPeek p = {};
+        char err[192];
+        int r;
+
+        if (split_resubmit_pending(vq)) {
+                /* Bounded below num when the list was built (vq_inflight_prepare). */
+                p.head = vq->resubmit_list[vq->priv->resubmit_next].index;
+                p.resubmit = true;
+        } else {
+                if (vq->last_avail_idx == vq->shadow_avail_idx) {
+                        r = split_avail_refresh(dev, vq);
+                        if (r < 0)
+                                return r;
+                        if (vq->last_avail_idx == vq->shadow_avail_idx)
+                                return 0;
+                }
+                p.head = avail_ring_read(vq, vq->last_avail_idx);
+                if (p.head >= num)
+                        return split_malformed(dev, vq, "avail ring slot %u: head %u out of range (queue size %u)",
+                                               vq->last_avail_idx % num, p.head, num);
+        }
+
+        r = vq_split_walk(dev, vq->vring.desc, num, p.head, iov, iov_max, &p.chain, err, sizeof(err));
+        if (r == -E2BIG)
+                return r;
+        if (r < 0)
+                return split_malformed(dev, vq, "malformed chain at head %u: %s", p.head, err);
+
+        *ret = p;
+        return 1;
+}
+
+static void split_commit(VuDev *dev, VuVirtq *vq, const VqPeek *p) {
+        struct VuVirtqPriv *priv = vq->priv;
+
+        if (p->resubmit) {
+                /* Already counted in inuse and marked in flight when the list was built. */
+                priv->resubmit_next++;
+                priv->stats.resubmitted++;
+                if (priv->resubmit_next >= vq->resubmit_num)
+                        vq_inflight_drop_resubmit(vq);
+        } else {
+                vq->last_avail_idx++;
+                vq->inuse++;
+                vq_inflight_pop(dev, vq, p->head);
+                /* Ask for a kick once the driver goes past what we took, unless notifications are off. */
+                if (vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX) && vq->notification)
+                        avail_event_write(dev, vq, vq->last_avail_idx);
+        }
+        priv->stats.popped++;
+        priv->stats.bytes_out += p->chain.out_bytes;
+}
+
+static bool split_rewind(VuDev *dev, VuVirtq *vq, unsigned int num) {
+        if (num > (unsigned int) MAX(vq->inuse, 0))
+                return false;
+        vq->last_avail_idx -= num;
+        vq->inuse -= (int) num;
+        return true;
+}
+
+static void split_fill(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int len,
+                       unsigned int idx) {
+        struct vring_used_elem *u;
+        unsigned int slot;
+
+        if (elem->index >= vq->vring.num) {
+                vu_log(dev, LOG_ERR, "queue %u: element head %u out of range (queue size %u), not returned",
+                       vq_index(dev, vq), elem->index, vq->vring.num);
+                return;
+        }
+
+        if (vu_log_enabled(dev))
+                vu_log_iov(dev, elem->in_sg, elem->in_num, len);
+
+        slot = (vq->used_idx + idx) % vq->vring.num;
+        u = &vq->vring.used->ring[slot];
+        WRITE_ONCE(u->id, htole32(elem->index));
+        WRITE_ONCE(u->len, htole32(len));
+        if (vu_log_enabled(dev))
+                vu_log_used(dev, vq, used_elem_offset(slot), sizeof(*u));
+
+        vq_inflight_fill(dev, vq, elem->index);
+        vq->priv->stats.pushed++;
+        vq->priv->stats.bytes_in += len;
+}
+
+static void split_flush(VuDev *dev, VuVirtq *vq, unsigned int num) {
+        uint16_t old = vq->used_idx, new = (uint16_t) (old + num);
+
+        if (num == 0)
+                return;
+
+        /* The elements must be visible before the index that publishes them. */
+        smp_wmb();
+        WRITE_ONCE(vq->vring.used->idx, htole16(new));
+        if (vu_log_enabled(dev)) {
+                vu_log_used(dev, vq, offsetof(struct vring_used, idx), sizeof(uint16_t));
+                vu_log_kick(dev);
+        }
+        vq->used_idx = new;
+        vq->inuse = num > (unsigned int) MAX(vq->inuse, 0) ? 0 : vq->inuse - (int) num;
+
+        /* signalled_used fell behind by a whole wrap: EVENT_IDX cannot compare against it any more. */
+        if ((uint16_t) (new - vq->signalled_used) < (uint16_t) (new - old))
+                vq->signalled_used_valid = false;
+
+        vq_inflight_flush(dev, vq, num);
+}
+
+static bool split_empty(VuDev *dev, VuVirtq *vq) {
+        if (split_resubmit_pending(vq))
+                return false;
+        if (vq->shadow_avail_idx != vq->last_avail_idx)
+                return false;
+        if (split_avail_refresh(dev, vq) < 0)
+                return true;
+        return vq->shadow_avail_idx == vq->last_avail_idx;
+}
+
+static void split_set_notification(VuDev *dev, VuVirtq *vq, bool enable) {
+        vq->notification = enable;
+
+        if (vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX)) {
+                /* Disabling: leave avail_event behind; the driver stops kicking once it passes it. */
+                if (enable)
+                        avail_event_write(dev, vq, avail_idx_read(vq));
+        } else {
+                uint16_t flags = le16toh(READ_ONCE(vq->vring.used->flags));
+
+                if (enable)
+                        flags &= (uint16_t) ~VRING_USED_F_NO_NOTIFY;
+                else
+                        flags |= VRING_USED_F_NO_NOTIFY;
+                WRITE_ONCE(vq->vring.used->flags, htole16(flags));
+                if (vu_log_enabled(dev))
+                        vu_log_used(dev, vq, offsetof(struct vring_used, flags), sizeof(uint16_t));
+        }
+
+        /* The store must be visible before the caller re-checks avail->idx, or a kick is lost. */
+        if (enable)
+                smp_mb();
+}
+
+static bool split_need_notify(VuDev *dev, VuVirtq *vq) {
+        uint16_t old, new;
+        bool valid;
+
+        /* used->idx must be visible to the driver before we read its suppression fields. */
+        smp_mb();
+
+        if (vu_has_feature(dev, VIRTIO_F_NOTIFY_ON_EMPTY) && vq->inuse == 0 && !split_resubmit_pending(vq) &&
+            avail_idx_read(vq) == vq->last_avail_idx)
+                return true;
+
+        if (!vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX))
+                return !(avail_flags_read(vq) & VRING_AVAIL_F_NO_INTERRUPT);
+
+        valid = vq->signalled_used_valid;
+        old = vq->signalled_used;
+        new = vq->signalled_used = vq->used_idx;
+        vq->signalled_used_valid = true;
+        return !valid || vring_need_event(used_event_read(vq), new, old);
+}
+
+static int split_avail_bytes(VuDev *dev, VuVirtq *vq, uint64_t max_in, uint64_t max_out, uint64_t *ret_in,
+                             uint64_t *ret_out) {
+        unsigned int num = vq->vring.num;
+        uint64_t in = 0, out = 0;
+        char err[192];
+        VqChain c;
+        int r;
+
+        for (unsigned int k = vq->priv->resubmit_next; vq->resubmit_list && k < vq->resubmit_num; k++) {
+                unsigned int head = vq->resubmit_list[k].index;
+
+                r = vq_split_walk(dev, vq->vring.desc, num, head, NULL, 0, &c, err, sizeof(err));
+                if (r < 0)
+                        return split_malformed(dev, vq, "malformed chain at head %u: %s", head, err);
+                in += c.in_bytes;
+                out += c.out_bytes;
+                if (in >= max_in && out >= max_out)
+                        goto done;
+        }
+
+        r = split_avail_refresh(dev, vq);
+        if (r < 0)
+                return r;
+
+        for (uint16_t pos = vq->last_avail_idx; pos != vq->shadow_avail_idx; pos++) {
+                unsigned int head = avail_ring_read(vq, pos);
+
+                if (head >= num)
+                        return split_malformed(dev, vq, "avail ring slot %u: head %u out of range (queue size %u)",
+                                               pos % num, head, num);
+                r = vq_split_walk(dev, vq->vring.desc, num, head, NULL, 0, &c, err, sizeof(err));
+                if (r < 0)
+                        return split_malformed(dev, vq, "malformed chain at head %u: %s", head, err);
+                in += c.in_bytes;
+                out += c.out_bytes;
+                if (in >= max_in && out >= max_out)
+                        break;
+        }
+done:
+        *ret_in = in;
+        *ret_out = out;
+        return 0;
+}
+
+static void split_get_info(VuDev *dev, VuVirtq *vq, VuQueueInfo *ret) {
+        ret->avail_idx = avail_idx_read(vq);
+        ret->avail_flags = avail_flags_read(vq);
+        ret->ring_used_idx = le16toh(READ_ONCE(vq->vring.used->idx));
+        ret->used_flags = le16toh(READ_ONCE(vq->vring.used->flags));
+        ret->used_event = used_event_read(vq);
+        ret->avail_event = le16toh(READ_ONCE(*avail_event_ptr(vq)));
+}
+
+const VqRingOps vq_split_ops = {
+        .ring_sizes = split_ring_sizes,
+        .start = split_start,
+        .peek = split_peek,
+        .commit = split_commit,
+        .rewind = split_rewind,
+        .fill = split_fill,
+        .flush = split_flush,
+        .empty = split_empty,
+        .set_notification = split_set_notification,
+        .need_notify = split_need_notify,
+        .avail_bytes = split_avail_bytes,
+        .get_info = split_get_info,
+};
