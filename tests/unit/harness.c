@@ -182,7 +182,7 @@ static void td_queue_set_started(VuDev *dev, int qidx, bool started) {
         vu_set_queue_handler(dev, vu_get_queue(dev, qidx), started ? td_queue_handler : NULL);
 }
 
-TestDev *test_dev_new(uint16_t max_queues) {
+static TestDev *test_dev_alloc(void) {
         TestDev *td = calloc(1, sizeof(*td));
 
         ASSERT_NOT_NULL(td);
@@ -203,12 +203,44 @@ TestDev *test_dev_new(uint16_t max_queues) {
                 .set_config = td_set_config,
         };
         td->hold_max = TEST_MAX_HELD;
+        td->backend_fd = -EBADF;
+        return td;
+}
+
+TestDev *test_dev_new(uint16_t max_queues) {
+        TestDev *td = test_dev_alloc();
 
         ASSERT_OK(vf_conn_new_pair(&td->conn, &td->backend_fd));
         ASSERT_TRUE(vu_init(&td->dev, max_queues, td->backend_fd, td_panic, NULL, td_set_watch,
                             td_remove_watch, &td->iface));
         vf_conn_set_pump(td->conn, test_dev_pump, td);
         return td;
+}
+
+TestDev *test_dev_new_on_fd(uint16_t max_queues, int fd) {
+        TestDev *td = test_dev_alloc();
+
+        td->backend_fd = fd;
+        ASSERT_TRUE(vu_init(&td->dev, max_queues, td->backend_fd, td_panic, NULL, td_set_watch,
+                            td_remove_watch, &td->iface));
+        return td;
+}
+
+bool test_dev_serve(TestDev *td, int timeout_ms) {
+        struct pollfd p[TEST_MAX_WATCHES + 1];
+        unsigned int n = 0;
+
+        if (td->dev.broken)
+                return false;
+        p[n++] = (struct pollfd){.fd = td->backend_fd, .events = POLLIN};
+        for (unsigned int i = 0; i < td->nwatches; i++)
+                p[n++] = (struct pollfd){.fd = td->watches[i].fd, .events = (short) td->watches[i].condition};
+        if (poll(p, n, timeout_ms) <= 0)
+                return true;
+        if (p[0].revents && !vu_dispatch(&td->dev))
+                return false;
+        test_dev_run(td, 0);
+        return !td->dev.broken;
 }
 
 void test_dev_drop_held(TestDev *td) {

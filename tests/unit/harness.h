@@ -182,6 +182,20 @@ typedef struct TestDev {
 /* Which queues the fixture's device serves: "max_queues" for vu_init(). */
 TestDev *test_dev_new(uint16_t max_queues);
 
+/*
+ * A device serving a frontend on @fd (a connected unix socket, owned and
+ * closed by the fixture), without a test frontend: for the
+ * two-process test. Serve it with test_dev_serve().
+ */
+TestDev *test_dev_new_on_fd(uint16_t max_queues, int fd);
+
+/*
+ * One turn of a plain event loop: wait up to @timeout_ms for the socket or
+ * a watched fd, then dispatch messages and run watches. Returns false once
+ * the connection is gone (the frontend closed it, or the library broke it).
+ */
+bool test_dev_serve(TestDev *td, int timeout_ms);
+
 /* vu_deinit(), close both ends, free (held elements freed too). */
 void test_dev_free(TestDev *td);
 

@@ -75,11 +75,14 @@ static void run_echo(bool event_idx, bool indirect, bool pop_into, unsigned int 
         test_dev_negotiate(td, mem, features, protocol_base);
         VfVring *vr = test_queue_start(td, mem, 0, 256, event_idx, false);
 
+        /* As many chains per batch as the table holds (direct chains take one entry per buffer). */
+        unsigned int per_batch = indirect ? 8 : MIN(8u, 256 / (nout + nin));
+
         for (unsigned int round = 0; round < 6; round++) {
                 Chain c[8];
 
                 reset_allocs(mem);
-                for (unsigned int i = 0; i < ELEMENTSOF(c); i++) {
+                for (unsigned int i = 0; i < per_batch; i++) {
                         chain_make(mem, &c[i], nout, 100 + 37 * i, nin, 300 + 11 * round, round * 8 + i);
                         ASSERT_OK(vf_vring_add(vr, c[i].bufs, c[i].n, indirect, &c[i].head));
                 }
@@ -88,7 +91,7 @@ static void run_echo(bool event_idx, bool indirect, bool pop_into, unsigned int 
                 ASSERT_EQ(vf_vring_publish_kick(vr), 1);
                 ASSERT_GE(test_dev_run(td, 1000), 1);
 
-                for (unsigned int i = 0; i < ELEMENTSOF(c); i++) {
+                for (unsigned int i = 0; i < per_batch; i++) {
                         uint16_t head;
                         uint32_t len;
                         ASSERT_EQ(vf_vring_get_used(vr, &head, &len), 1);
@@ -214,16 +217,33 @@ static void test_event_idx_suppresses_calls(void) {
         test_dev_negotiate(td, mem, features_base | F(VIRTIO_RING_F_EVENT_IDX), protocol_base);
         VfVring *vr = test_queue_start(td, mem, 0, 64, true, false);
 
-        /* "Call me once the used index passes 4": exactly one call, after the 5th completion. */
+        /*
+         * "Call me once the used index passes 4": one call after the 5th
+         * completion. The first completion after a start is always signalled
+         * too (the device cannot know what the driver saw before), as in
+         * virtio implementations generally.
+         */
         vf_vring_set_used_event(vr, 4);
         run_batches(td, mem, vr, 8, calls);
-        for (unsigned int b = 0; b < 8; b++)
-                ASSERT_EQ(calls[b], b == 4 ? 1 : 0);
+        for (unsigned int b = 0; b < 8; b++) {
+                bool want = b == 0 || b == 4;
+                if (calls[b] != want)
+                        fprintf(stderr, "batch %u: %" PRIu64 " call(s), expected %u\n", b, calls[b], want);
+                ASSERT_EQ(calls[b], want);
+        }
 
         VuQueueInfo info;
         ASSERT_OK(vu_queue_get_info(&td->dev, 0, &info));
-        ASSERT_EQ(info.stats.calls_sent, 1);
-        ASSERT_EQ(info.stats.calls_suppressed, 7);
+        ASSERT_EQ(info.stats.calls_sent, 2);
+        ASSERT_EQ(info.stats.calls_suppressed, 6);
+
+        /* Once it knows, nothing before the next used_event. */
+        vf_vring_set_used_event(vr, (uint16_t) (vf_vring_last_used(vr) + 2));
+        run_batches(td, mem, vr, 4, calls);
+        ASSERT_EQ(calls[0], 0);
+        ASSERT_EQ(calls[1], 0);
+        ASSERT_EQ(calls[2], 1);
+        ASSERT_EQ(calls[3], 0);
 
         /* used_event kept current: a call for every completion. */
         for (unsigned int b = 0; b < 4; b++) {
