@@ -357,13 +357,15 @@ int vu_message_check(const VhostUserMsg *msg, char *err, size_t errlen) {
         if (msg->fd_num < 0 || msg->fd_num > VHOST_MEMORY_BASELINE_NREGIONS)
                 return check_fail(-EBADMSG, err, errlen, "%s: %d fds, at most %u", short_name(msg->request),
                                   msg->fd_num, VHOST_MEMORY_BASELINE_NREGIONS);
-        if (msg->fd_num < rule->fds_min || msg->fd_num > rule->fds_max)
-                return check_fail(-EBADMSG, err, errlen, "%s: %d fds, expected %u..%u", short_name(msg->request),
-                                  msg->fd_num, rule->fds_min, rule->fds_max);
 
+        /* Size first: "9 regions, at most 8" says more than the fd count that follows from it. */
         r = check_size(rule, msg, err, errlen);
         if (r < 0)
                 return r;
+
+        if (msg->fd_num < rule->fds_min || msg->fd_num > rule->fds_max)
+                return check_fail(-EBADMSG, err, errlen, "%s: %d fds, expected %u..%u", short_name(msg->request),
+                                  msg->fd_num, rule->fds_min, rule->fds_max);
 
         r = check_index(rule, msg, err, errlen);
         if (r < 0)
