@@ -14,14 +14,13 @@
 
 #include "internal.h"
 
-static VuVirtq *vring_get(VuDev *dev, const char *req, uint64_t idx, int *ret_err) {
+static int vring_get(VuDev *dev, const char *req, uint64_t idx, VuVirtq **ret_vq) {
         int r = vu_check_queue_index(dev, req, idx);
 
-        if (r < 0) {
-                *ret_err = r;
-                return NULL;
-        }
-        return &dev->vq[idx];
+        if (r < 0)
+                return r;
+        *ret_vq = &dev->vq[idx];
+        return 0;
 }
 
 /* Stop watching the current kick fd before it is replaced or closed. */
@@ -50,44 +49,38 @@ static int fd_set_nonblock(int fd) {
  * in bit 8, nothing else. On success takes the fd from the message (-1 for
  * NOFD) and returns the queue.
  */
-static VuVirtq *vring_fd_request(VuDev *dev, VhostUserMsg *msg, const char *req, int *ret_fd, int *ret_err) {
+static int vring_fd_request(VuDev *dev, VhostUserMsg *msg, const char *req, VuVirtq **ret_vq, int *ret_fd) {
         uint64_t u = msg->payload.u64;
         uint64_t idx = u & VHOST_USER_VRING_IDX_MASK;
         bool nofd = u & VHOST_USER_VRING_NOFD_MASK;
         VuVirtq *vq;
         int r;
 
-        if (u & ~(uint64_t) (VHOST_USER_VRING_IDX_MASK | VHOST_USER_VRING_NOFD_MASK)) {
-                *ret_err = vu_error(dev, -EINVAL, "%s: unknown bits in payload 0x%" PRIx64, req, u);
-                return NULL;
-        }
-        vq = vring_get(dev, req, idx, ret_err);
-        if (!vq)
-                return NULL;
+        if (u & ~(uint64_t) (VHOST_USER_VRING_IDX_MASK | VHOST_USER_VRING_NOFD_MASK))
+                return vu_error(dev, -EINVAL, "%s: unknown bits in payload 0x%" PRIx64, req, u);
+        r = vring_get(dev, req, idx, &vq);
+        if (r < 0)
+                return r;
 
         if (nofd) {
-                if (msg->fd_num != 0) {
-                        *ret_err = vu_error(dev, -EBADMSG, "%s: queue %" PRIu64 ": NOFD set but %d fds passed", req,
-                                            idx, msg->fd_num);
-                        return NULL;
-                }
+                if (msg->fd_num != 0)
+                        return vu_error(dev, -EBADMSG, "%s: queue %" PRIu64 ": NOFD set but %d fds passed", req,
+                                        idx, msg->fd_num);
+                *ret_vq = vq;
                 *ret_fd = -1;
-                return vq;
+                return 0;
         }
 
-        if (msg->fd_num != 1 || msg->fds[0] < 0) {
-                *ret_err = vu_error(dev, -EBADMSG, "%s: queue %" PRIu64 ": expected one fd, got %d", req, idx,
-                                    msg->fd_num);
-                return NULL;
-        }
+        if (msg->fd_num != 1 || msg->fds[0] < 0)
+                return vu_error(dev, -EBADMSG, "%s: queue %" PRIu64 ": expected one fd, got %d", req, idx,
+                                msg->fd_num);
         r = fd_set_nonblock(msg->fds[0]);
-        if (r < 0) {
-                *ret_err = vu_error(dev, r, "%s: queue %" PRIu64 ": fd %d unusable: %s", req, idx, msg->fds[0],
-                                    strerror(-r));
-                return NULL;
-        }
+        if (r < 0)
+                return vu_error(dev, r, "%s: queue %" PRIu64 ": fd %d unusable: %s", req, idx, msg->fds[0],
+                                strerror(-r));
+        *ret_vq = vq;
         *ret_fd = TAKE_FD(msg->fds[0]);
-        return vq;
+        return 0;
 }
 
 int vu_handle_set_vring_num(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
@@ -95,12 +88,16 @@ int vu_handle_set_vring_num(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         VuVirtq *vq;
         int r;
 
-        vq = vring_get(dev, "SET_VRING_NUM", msg->payload.state.index, &r);
-        if (!vq)
+        r = vring_get(dev, "SET_VRING_NUM", msg->payload.state.index, &vq);
+        if (r < 0)
                 return r;
         if (num == 0 || num > VIRTQUEUE_MAX_SIZE)
                 return vu_error(dev, -EINVAL, "SET_VRING_NUM: queue %u: size %u out of range (1..%u)",
                                 msg->payload.state.index, num, VIRTQUEUE_MAX_SIZE);
+        /* split-ring.tex: a split queue's size is a power of two (only packed rings may differ). */
+        if (!vu_has_feature(dev, VIRTIO_F_RING_PACKED) && (num & (num - 1)) != 0)
+                return vu_error(dev, -EINVAL, "SET_VRING_NUM: queue %u: size %u is not a power of two",
+                                msg->payload.state.index, num);
         if (vq->started)
                 return vu_error(dev, -EBUSY, "SET_VRING_NUM: queue %u is started (size %u), refusing size %u",
                                 msg->payload.state.index, vq->vring.num, num);
@@ -124,8 +121,8 @@ int vu_handle_set_vring_addr(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         VuVirtq *vq;
         int r;
 
-        vq = vring_get(dev, "SET_VRING_ADDR", addr.index, &r);
-        if (!vq)
+        r = vring_get(dev, "SET_VRING_ADDR", addr.index, &vq);
+        if (r < 0)
                 return r;
         if (addr.flags & ~known)
                 return vu_error(dev, -EINVAL, "SET_VRING_ADDR: queue %u: unknown flags 0x%x", addr.index,
@@ -165,8 +162,8 @@ int vu_handle_set_vring_base(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         VuVirtq *vq;
         int r;
 
-        vq = vring_get(dev, "SET_VRING_BASE", msg->payload.state.index, &r);
-        if (!vq)
+        r = vring_get(dev, "SET_VRING_BASE", msg->payload.state.index, &vq);
+        if (r < 0)
                 return r;
         if (vq->started)
                 return vu_error(dev, -EBUSY, "SET_VRING_BASE: queue %u is started; stop it with GET_VRING_BASE first",
@@ -193,8 +190,8 @@ int vu_handle_get_vring_base(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         VuVirtq *vq;
         int r;
 
-        vq = vring_get(dev, "GET_VRING_BASE", idx, &r);
-        if (!vq)
+        r = vring_get(dev, "GET_VRING_BASE", idx, &vq);
+        if (r < 0)
                 return r;
 
         vq_stop(dev, vq);
@@ -224,8 +221,8 @@ int vu_handle_set_vring_kick(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         VuVirtq *vq;
         int fd, r;
 
-        vq = vring_fd_request(dev, msg, "SET_VRING_KICK", &fd, &r);
-        if (!vq)
+        r = vring_fd_request(dev, msg, "SET_VRING_KICK", &vq, &fd);
+        if (r < 0)
                 return r;
 
         vring_unwatch_kick(dev, vq);
@@ -240,8 +237,8 @@ int vu_handle_set_vring_call(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         VuVirtq *vq;
         int fd, r;
 
-        vq = vring_fd_request(dev, msg, "SET_VRING_CALL", &fd, &r);
-        if (!vq)
+        r = vring_fd_request(dev, msg, "SET_VRING_CALL", &vq, &fd);
+        if (r < 0)
                 return r;
 
         safe_close(vq->call_fd);
@@ -261,8 +258,8 @@ int vu_handle_set_vring_err(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         VuVirtq *vq;
         int fd, r;
 
-        vq = vring_fd_request(dev, msg, "SET_VRING_ERR", &fd, &r);
-        if (!vq)
+        r = vring_fd_request(dev, msg, "SET_VRING_ERR", &vq, &fd);
+        if (r < 0)
                 return r;
 
         safe_close(vq->err_fd);
@@ -275,8 +272,8 @@ int vu_handle_set_vring_enable(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         VuVirtq *vq;
         int r;
 
-        vq = vring_get(dev, "SET_VRING_ENABLE", msg->payload.state.index, &r);
-        if (!vq)
+        r = vring_get(dev, "SET_VRING_ENABLE", msg->payload.state.index, &vq);
+        if (r < 0)
                 return r;
         if (num > 1)
                 return vu_error(dev, -EINVAL, "SET_VRING_ENABLE: queue %u: value %u is neither 0 nor 1",
@@ -293,8 +290,8 @@ int vu_handle_vring_kick(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
 
         if (!vu_has_protocol_feature(dev, VHOST_USER_PROTOCOL_F_INBAND_NOTIFICATIONS))
                 return vu_error(dev, -EPROTO, "VRING_KICK: INBAND_NOTIFICATIONS not negotiated");
-        vq = vring_get(dev, "VRING_KICK", msg->payload.state.index, &r);
-        if (!vq)
+        r = vring_get(dev, "VRING_KICK", msg->payload.state.index, &vq);
+        if (r < 0)
                 return r;
 
         /* An in-band kick starts the ring like a readable kick fd does. */

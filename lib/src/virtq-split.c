@@ -357,6 +357,7 @@ static void split_start(VuDev *dev, VuVirtq *vq) {
         /* vhost-user: for a split ring the next used index is whatever the used ring says. */
         vq->used_idx = le16toh(READ_ONCE(vq->vring.used->idx));
         vq->shadow_avail_idx = vq->last_avail_idx;
+        /* We cannot know what the driver saw before the start: the first completion notifies. */
         vq->signalled_used_valid = false;
 }
 
