@@ -42,6 +42,8 @@ int vu_handle_set_log_base(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         void *p;
 
         /* message.c checked: one fd, size in 1..VU_MAX_LOG_SIZE, offset + size does not overflow. */
+        if (!vu_has_protocol_feature(dev, VHOST_USER_PROTOCOL_F_LOG_SHMFD))
+                return vu_error(dev, -EPROTO, "SET_LOG_BASE: a log fd without LOG_SHMFD negotiated");
         if (page <= 0)
                 page = 4096;
         /* We map the log at its offset; every frontend sends 0, so a page-aligned offset is no burden. */
