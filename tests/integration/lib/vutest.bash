@@ -1,0 +1,280 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
+# Helpers for the real-frontend tests, sourced by tests/integration/*.bats and
+# tests/bench/blk/blk-bench.sh: build the test guest, start a vhost-user-blk
+# backend (qemu-storage-daemon or vu-sidecar), boot QEMU (TCG) against it with
+# the guest checks chosen on the kernel command line, read the verdicts from
+# the console, and clean up every process and file we made.
+#
+# Environment: SRC_DIR, BUILD_DIR (set by ctest; guessed otherwise), VU_SIDECAR
+# (path of vu-sidecar), VT_KEEP=1 keeps the temp dir, VT_QEMU_TIMEOUT (s).
+
+VT_SRC_DIR=${SRC_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
+VT_BUILD_DIR=${BUILD_DIR:-$VT_SRC_DIR/build}
+VT_GUEST_DIR=${VT_GUEST_DIR:-$VT_BUILD_DIR/tests/integration/guest}
+VT_QEMU=${VT_QEMU:-qemu-system-x86_64}
+VT_QSD=${VT_QSD:-qemu-storage-daemon}
+VT_QEMU_TIMEOUT=${VT_QEMU_TIMEOUT:-120}
+VT_PIDS=()
+VT_BOOTS=0
+
+vt_log() {
+        echo "# $*" >&2
+}
+
+# Builds the guest (kernel link + initramfs) once per build tree; cheap when up to date.
+vt_guest_build() {
+        "$VT_SRC_DIR/tests/integration/guest/mkinitramfs.sh" "$VT_GUEST_DIR" >&2
+}
+
+# Creates a private temp dir (short path: it holds unix sockets) and the guest.
+vt_setup() {
+        VT_TMP=$(mktemp -d /tmp/vutest.XXXXXX)
+        VT_PIDS=()
+        VT_BOOTS=0
+        vt_guest_build
+}
+
+# Stops every process we started (TERM, then KILL after 5 s) and removes the temp dir.
+# When the test failed (bats: BATS_TEST_COMPLETED unset) the logs are shown and kept.
+vt_cleanup() {
+        local pid i
+        for pid in "${VT_PIDS[@]}"; do
+                kill -TERM "$pid" 2>/dev/null || true
+        done
+        for pid in "${VT_PIDS[@]}"; do
+                for ((i = 0; i < 50; i++)); do
+                        kill -0 "$pid" 2>/dev/null || break
+                        sleep 0.1
+                done
+                kill -KILL "$pid" 2>/dev/null || true
+                wait "$pid" 2>/dev/null || true
+        done
+        VT_PIDS=()
+        [[ -n ${VT_TMP:-} && -d $VT_TMP ]] || return 0
+        if [[ -n ${BATS_TEST_NAME:-} && -z ${BATS_TEST_COMPLETED:-} ]] || [[ ${VT_KEEP:-0} == 1 ]]; then
+                local f
+                for f in "$VT_TMP"/*.log; do
+                        [[ -e $f ]] || continue
+                        echo "# ---- $f (last 40 lines)" >&2
+                        tail -n 40 "$f" | sed 's/^/#   /' >&2
+                done
+                echo "# kept $VT_TMP" >&2
+        else
+                rm -rf "$VT_TMP"
+        fi
+}
+
+# vt_image MIB [NAME] — a sparse raw image of MIB MiB in the temp dir; prints its path.
+vt_image() {
+        local path=$VT_TMP/${2:-disk.img}
+        truncate -s "${1}M" "$path"
+        echo "$path"
+}
+
+# vt_spawn NAME CMD... — starts CMD in the background with its output in NAME.log
+# (fd 3 closed so bats does not wait for it); the pid is in VT_LAST_PID.
+vt_spawn() {
+        local name=$1
+        shift
+        "$@" >"$VT_TMP/$name.log" 2>&1 3>&- </dev/null &
+        VT_LAST_PID=$!
+        VT_PIDS+=("$VT_LAST_PID")
+}
+
+# vt_wait_socket PATH PID [SECS] — waits until PATH is a socket; fails early if PID died.
+vt_wait_socket() {
+        local path=$1 pid=$2 secs=${3:-20} i
+        for ((i = 0; i < secs * 10; i++)); do
+                [[ -S $path ]] && return 0
+                if ! kill -0 "$pid" 2>/dev/null; then
+                        echo "backend (pid $pid) exited before creating $path" >&2
+                        return 1
+                fi
+                sleep 0.1
+        done
+        echo "no socket at $path after $secs s" >&2
+        return 1
+}
+
+# vt_start_qsd IMG SOCK [--queues N] [--readonly] [--taskset CPUS] — qemu-storage-daemon
+# exporting IMG as vhost-user-blk on SOCK; pid in VT_LAST_PID.
+vt_start_qsd() {
+        local img=$1 sock=$2 queues=1 writable=on pin=()
+        shift 2
+        while (($#)); do
+                case $1 in
+                --queues) queues=$2; shift ;;
+                --readonly) writable=off ;;
+                --taskset) pin=(taskset -c "$2"); shift ;;
+                *) echo "vt_start_qsd: unknown option $1" >&2; return 2 ;;
+                esac
+                shift
+        done
+        vt_spawn qsd "${pin[@]}" "$VT_QSD" \
+                --blockdev "driver=file,node-name=f,filename=$img,discard=unmap,aio=threads" \
+                --export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$sock,writable=$writable,num-queues=$queues"
+        vt_wait_socket "$sock" "$VT_LAST_PID"
+}
+
+# vt_start_sidecar SOCK SPEC [OPTION...] — vu-sidecar serving one blk device (SPEC is the
+# --blk value without socket=, which is added) on SOCK, control socket in the temp dir.
+vt_start_sidecar() {
+        local sock=$1 spec=$2 pin=()
+        shift 2
+        if [[ ${1:-} == --taskset ]]; then
+                pin=(taskset -c "$2")
+                shift 2
+        fi
+        if [[ -z ${VU_SIDECAR:-} ]]; then
+                echo "VU_SIDECAR is not set" >&2
+                return 1
+        fi
+        vt_spawn sidecar "${pin[@]}" "$VU_SIDECAR" --blk "$spec,socket=$sock" \
+                --control "$VT_TMP/control.sock" --runtime-dir "$VT_TMP" --log-level debug "$@"
+        VT_SIDECAR_PID=$VT_LAST_PID
+        vt_wait_socket "$sock" "$VT_LAST_PID"
+}
+
+# vt_start_activated SOCK SPEC [OPTION...] — vu-sidecar started by systemd-socket-activate on
+# the first connection to SOCK, receiving the listening fd named "vhost-user".
+vt_start_activated() {
+        local sock=$1 spec=$2
+        shift 2
+        vt_spawn sidecar systemd-socket-activate -l "$sock" --fdname=vhost-user \
+                "$VU_SIDECAR" --blk "$spec" --control none --runtime-dir "$VT_TMP" --log-level debug "$@"
+        VT_SIDECAR_PID=$VT_LAST_PID
+        vt_wait_socket "$sock" "$VT_LAST_PID"
+}
+
+# vt_stop_clean PID NAME — SIGTERM, then the process must exit 0 within 10 s and its log must
+# hold no sanitizer report: a daemon that leaks or crashes on a normal stop fails the test.
+vt_stop_clean() {
+        local pid=$1 name=$2 i rc=0
+        kill -TERM "$pid" 2>/dev/null || {
+                echo "$name (pid $pid) was no longer running at the end of the test" >&2
+                return 1
+        }
+        for ((i = 0; i < 100; i++)); do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+                echo "$name (pid $pid) still running 10 s after SIGTERM" >&2
+                return 1
+        fi
+        wait "$pid" || rc=$?
+        if ((rc != 0)); then
+                echo "$name exited with status $rc after SIGTERM; log:" >&2
+                tail -n 30 "$VT_TMP/$name.log" >&2
+                return 1
+        fi
+        if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error:' "$VT_TMP/$name.log"; then
+                echo "$name: sanitizer report in its log:" >&2
+                grep -E -A20 'AddressSanitizer|LeakSanitizer|runtime error:' "$VT_TMP/$name.log" | head -n 60 >&2
+                return 1
+        fi
+}
+
+# qemu_boot_blk SOCK [--queues N] [--queue-size N] [--smp N] [--mem SIZE] [--args "vutest=..."]
+#               [--packed] [--reconnect] [--taskset CPUS] [--timeout S] [--bg]
+# Boots the test guest under TCG with a vhost-user-blk-pci device on SOCK. Prints the
+# console log (the VUTEST lines) and returns QEMU's status (124: timed out). With --bg it
+# returns at once: pid in VT_QEMU_PID, console in VT_CONSOLE (use vt_wait_console).
+qemu_boot_blk() {
+        local sock=$1 queues= qsize= smp=1 mem=512M args= packed= reconnect= pin=() bg=0
+        local tmo=$VT_QEMU_TIMEOUT rc=0
+        shift
+        while (($#)); do
+                case $1 in
+                --queues) queues=$2; shift ;;
+                --queue-size) qsize=$2; shift ;;
+                --smp) smp=$2; shift ;;
+                --mem) mem=$2; shift ;;
+                --args) args=$2; shift ;;
+                --packed) packed=,packed=on ;;
+                --reconnect) reconnect=,reconnect=1 ;;
+                --taskset) pin=(taskset -c "$2"); shift ;;
+                --timeout) tmo=$2; shift ;;
+                --bg) bg=1 ;;
+                *) echo "qemu_boot_blk: unknown option $1" >&2; return 2 ;;
+                esac
+                shift
+        done
+        VT_BOOTS=$((VT_BOOTS + 1))
+        VT_CONSOLE=$VT_TMP/console-$VT_BOOTS.log
+        # In the background QEMU runs without `timeout`, so VT_QEMU_PID is QEMU itself (a test
+        # may SIGKILL it) and vt_cleanup bounds its life.
+        local wrap=(timeout --kill-after=5 "$tmo")
+        ((bg)) && wrap=()
+        local cmd=("${pin[@]}" "${wrap[@]}" "$VT_QEMU"
+                -machine q35,accel=tcg -cpu max -smp "$smp" -m "$mem"
+                -object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem
+                -chardev "socket,id=vu,path=$sock$reconnect"
+                -device "vhost-user-blk-pci,chardev=vu${queues:+,num-queues=$queues}${qsize:+,queue-size=$qsize}$packed"
+                -kernel "$VT_GUEST_DIR/vmlinuz" -initrd "$VT_GUEST_DIR/initramfs.cpio.gz"
+                -append "console=ttyS0 quiet panic=-1 $args"
+                -nodefaults -display none -no-reboot -serial "file:$VT_CONSOLE" -monitor none)
+        : >"$VT_CONSOLE"
+        if ((bg)); then
+                "${cmd[@]}" >"$VT_TMP/qemu-$VT_BOOTS.log" 2>&1 3>&- </dev/null &
+                VT_QEMU_PID=$!
+                VT_PIDS+=("$VT_QEMU_PID")
+                return 0
+        fi
+        "${cmd[@]}" >"$VT_TMP/qemu-$VT_BOOTS.log" 2>&1 3>&- </dev/null || rc=$?
+        tr -d '\r' <"$VT_CONSOLE"
+        if [[ -s $VT_TMP/qemu-$VT_BOOTS.log ]]; then
+                sed 's/^/qemu: /' "$VT_TMP/qemu-$VT_BOOTS.log"
+        fi
+        ((rc != 124)) || echo "qemu: timed out after $tmo s"
+        return "$rc"
+}
+
+# vt_wait_console PATTERN [SECS] — waits for an extended regex in the current console log.
+vt_wait_console() {
+        local pattern=$1 secs=${2:-60} i
+        for ((i = 0; i < secs * 10; i++)); do
+                grep -Eq "$pattern" "$VT_CONSOLE" 2>/dev/null && return 0
+                if [[ -n ${VT_QEMU_PID:-} ]] && ! kill -0 "$VT_QEMU_PID" 2>/dev/null; then
+                        grep -Eq "$pattern" "$VT_CONSOLE" 2>/dev/null && return 0
+                        echo "QEMU exited before the console showed /$pattern/:" >&2
+                        tr -d '\r' <"$VT_CONSOLE" | tail -n 20 >&2
+                        return 1
+                fi
+                sleep 0.1
+        done
+        echo "console did not show /$pattern/ within $secs s" >&2
+        return 1
+}
+
+# vt_check WHAT... — after `run qemu_boot_blk ...`: QEMU exited 0, the guest printed
+# "VUTEST: PASS <what>" for every WHAT, no FAIL line, and its DONE line. Prints why not.
+vt_check() {
+        local ok=1 w
+        if [[ ${status:-1} != 0 ]]; then
+                echo "QEMU exited with status ${status:-?}"
+                ok=0
+        fi
+        for w in "$@"; do
+                if ! grep -Eq "^VUTEST: PASS $w( |$)" <<<"$output"; then
+                        echo "no 'VUTEST: PASS $w' line"
+                        ok=0
+                fi
+        done
+        if grep -q '^VUTEST: FAIL' <<<"$output"; then
+                ok=0
+        fi
+        if ! grep -Eq '^VUTEST: DONE pass=[0-9]+ fail=0$' <<<"$output"; then
+                echo "no 'VUTEST: DONE ... fail=0' line"
+                ok=0
+        fi
+        if ((!ok)); then
+                echo "---- guest verdicts:"
+                grep -E '^VUTEST' <<<"$output" || echo "(none)"
+                echo "---- console tail:"
+                tail -n 25 <<<"$output"
+                return 1
+        fi
+        grep -E '^VUTEST: PASS' <<<"$output" | sed 's/^/# /' 2>/dev/null >&3 || true
+}
