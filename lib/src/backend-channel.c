@@ -17,7 +17,7 @@
 #define VU_BACKEND_TIMEOUT_SEC 5
 
 int vu_handle_set_slave_req_fd(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
-        struct timeval tv = { .tv_sec = VU_BACKEND_TIMEOUT_SEC };
+        struct timeval tv = {.tv_sec = VU_BACKEND_TIMEOUT_SEC};
         int type = 0;
         socklen_t sl = sizeof(type);
 
@@ -28,7 +28,8 @@ int vu_handle_set_slave_req_fd(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         if (getsockopt(msg->fds[0], SOL_SOCKET, SO_TYPE, &type, &sl) < 0)
                 return vu_error(dev, -ENOTSOCK, "SET_SLAVE_REQ_FD: the fd is not a socket: %m");
         if (type != SOCK_STREAM)
-                return vu_error(dev, -EPROTOTYPE, "SET_SLAVE_REQ_FD: socket type %d, expected a stream socket", type);
+                return vu_error(dev, -EPROTOTYPE,
+                                "SET_SLAVE_REQ_FD: socket type %d, expected a stream socket", type);
         if (setsockopt(msg->fds[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
             setsockopt(msg->fds[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
                 return vu_error(dev, -errno, "SET_SLAVE_REQ_FD: cannot bound the socket's timeouts: %m");
@@ -81,7 +82,8 @@ int vu_backend_send(VuDev *dev, VhostUserMsg *msg, const int *fds, size_t nfds, 
         pthread_mutex_unlock(&dev->slave_mutex);
 
         if (r < 0)
-                vu_log(dev, LOG_WARNING, "Backend channel: request %d failed: %s", msg->request, strerror(-r));
+                vu_log(dev, LOG_WARNING, "Backend channel: request %d failed: %s", msg->request,
+                       strerror(-r));
         return r;
 }
 

@@ -48,21 +48,25 @@ int vu_handle_set_log_base(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
                 page = 4096;
         /* We map the log at its offset; every frontend sends 0, so a page-aligned offset is no burden. */
         if (offset % (uint64_t) page != 0)
-                return vu_error(dev, -EINVAL, "SET_LOG_BASE: log offset 0x%" PRIx64 " is not page aligned", offset);
+                return vu_error(dev, -EINVAL, "SET_LOG_BASE: log offset 0x%" PRIx64 " is not page aligned",
+                                offset);
         if (size > SIZE_MAX)
-                return vu_error(dev, -E2BIG, "SET_LOG_BASE: log size %" PRIu64 " does not fit our address space", size);
+                return vu_error(dev, -E2BIG,
+                                "SET_LOG_BASE: log size %" PRIu64 " does not fit our address space", size);
         if (fstat(msg->fds[0], &st) < 0)
                 return vu_error(dev, -errno, "SET_LOG_BASE: cannot stat the log fd: %m");
         /* Writing past the end of a shared file raises SIGBUS. */
         if (S_ISREG(st.st_mode) && (uint64_t) st.st_size < offset + size)
                 return vu_error(dev, -EINVAL,
-                                "SET_LOG_BASE: log of %" PRIu64 " bytes at 0x%" PRIx64 " is beyond its file's %" PRIu64
-                                " bytes",
+                                "SET_LOG_BASE: log of %" PRIu64 " bytes at 0x%" PRIx64
+                                " is beyond its file's %" PRIu64 " bytes",
                                 size, offset, (uint64_t) st.st_size);
 
-        p = mmap(NULL, (size_t) size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, msg->fds[0], (off_t) offset);
+        p = mmap(NULL, (size_t) size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, msg->fds[0],
+                 (off_t) offset);
         if (p == MAP_FAILED)
-                return vu_error(dev, -errno, "SET_LOG_BASE: Failed to map %" PRIu64 " bytes of log: %m", size);
+                return vu_error(dev, -errno, "SET_LOG_BASE: Failed to map %" PRIu64 " bytes of log: %m",
+                                size);
 
         /* A new log replaces the old one (the frontend resizes it as memory grows). */
         if (dev->log_table)
@@ -70,8 +74,8 @@ int vu_handle_set_log_base(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         dev->log_table = p;
         dev->log_size = size;
         dev->priv->log_started_usec = now_usec();
-        vu_log(dev, LOG_INFO, "Dirty log of %" PRIu64 " bytes (covers %" PRIu64 " MiB of guest memory)", size,
-               size * 8 * VHOST_LOG_PAGE / (1024 * 1024));
+        vu_log(dev, LOG_INFO, "Dirty log of %" PRIu64 " bytes (covers %" PRIu64 " MiB of guest memory)",
+               size, size * 8 * VHOST_LOG_PAGE / (1024 * 1024));
 
         /*
          * With LOG_SHMFD the frontend waits for an answer to SET_LOG_BASE
@@ -151,7 +155,7 @@ void vu_log_kick(VuDev *dev) {
 _public_ void vu_get_log_info(const VuDev *dev, VuLogInfo *ret) {
         if (!ret)
                 return;
-        *ret = (VuLogInfo) {};
+        *ret = (VuLogInfo){};
         if (!dev)
                 return;
 

@@ -114,8 +114,9 @@ int vu_check_queue_index(VuDev *dev, const char *req, uint64_t idx) {
 
 /* ---- life of a device ---------------------------------------------------- */
 
-_public_ bool vu_init(VuDev *dev, uint16_t max_queues, int socket, vu_panic_cb panic, vu_read_msg_cb read_msg,
-                      vu_set_watch_cb set_watch, vu_remove_watch_cb remove_watch, const VuDevIface *iface) {
+_public_ bool vu_init(VuDev *dev, uint16_t max_queues, int socket, vu_panic_cb panic,
+                      vu_read_msg_cb read_msg, vu_set_watch_cb set_watch, vu_remove_watch_cb remove_watch,
+                      const VuDevIface *iface) {
         if (!dev)
                 return false;
 
@@ -244,8 +245,8 @@ static int refuse_unsupported(VuDev *dev, const VhostUserMsg *msg) {
         default:
                 why = "not supported";
         }
-        return vu_error(dev, -EOPNOTSUPP, "%s: %s", vu_request_to_string((unsigned) msg->request) + strlen("VHOST_USER_"),
-                        why);
+        return vu_error(dev, -EOPNOTSUPP, "%s: %s",
+                        vu_request_to_string((unsigned) msg->request) + strlen("VHOST_USER_"), why);
 }
 
 /* ---- the loop ------------------------------------------------------------- */
@@ -356,7 +357,7 @@ _public_ const char *vu_last_error(const VuDev *dev) {
 _public_ void vu_get_info(const VuDev *dev, VuDevInfo *ret) {
         if (!ret)
                 return;
-        *ret = (VuDevInfo) {};
+        *ret = (VuDevInfo){};
         if (!dev)
                 return;
 

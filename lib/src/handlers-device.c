@@ -12,15 +12,15 @@
 #include "internal.h"
 
 /* What the library itself can do, whatever the device. */
-#define VU_LIB_FEATURES                                                                                      \
-        ((UINT64_C(1) << VHOST_USER_F_PROTOCOL_FEATURES) | (UINT64_C(1) << VHOST_F_LOG_ALL) |                 \
-         (UINT64_C(1) << VIRTIO_RING_F_INDIRECT_DESC) | (UINT64_C(1) << VIRTIO_RING_F_EVENT_IDX) |            \
+#define VU_LIB_FEATURES                                                                                     \
+        ((UINT64_C(1) << VHOST_USER_F_PROTOCOL_FEATURES) | (UINT64_C(1) << VHOST_F_LOG_ALL) |               \
+         (UINT64_C(1) << VIRTIO_RING_F_INDIRECT_DESC) | (UINT64_C(1) << VIRTIO_RING_F_EVENT_IDX) |          \
          (UINT64_C(1) << VIRTIO_F_VERSION_1))
 
 #define PF(x) (UINT64_C(1) << VHOST_USER_PROTOCOL_F_##x)
-#define VU_LIB_PROTOCOL_FEATURES                                                                             \
-        (PF(MQ) | PF(LOG_SHMFD) | PF(REPLY_ACK) | PF(SLAVE_REQ) | PF(SLAVE_SEND_FD) | PF(HOST_NOTIFIER) |    \
-         PF(INFLIGHT_SHMFD) | PF(RESET_DEVICE) | PF(INBAND_NOTIFICATIONS) | PF(CONFIGURE_MEM_SLOTS) |        \
+#define VU_LIB_PROTOCOL_FEATURES                                                                            \
+        (PF(MQ) | PF(LOG_SHMFD) | PF(REPLY_ACK) | PF(SLAVE_REQ) | PF(SLAVE_SEND_FD) | PF(HOST_NOTIFIER) |   \
+         PF(INFLIGHT_SHMFD) | PF(RESET_DEVICE) | PF(INBAND_NOTIFICATIONS) | PF(CONFIGURE_MEM_SLOTS) |       \
          PF(STATUS))
 
 static uint64_t now_usec(void) {
@@ -69,7 +69,8 @@ int vu_handle_set_features(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         bool had_log_all = vu_has_feature(dev, VHOST_F_LOG_ALL);
 
         if (want & ~offered)
-                return vu_error(dev, -EINVAL, "SET_FEATURES: 0x%" PRIx64 " has bits we never offered (0x%" PRIx64 ")",
+                return vu_error(dev, -EINVAL,
+                                "SET_FEATURES: 0x%" PRIx64 " has bits we never offered (0x%" PRIx64 ")",
                                 want, want & ~offered);
 
         dev->features = want;
@@ -107,8 +108,9 @@ int vu_handle_set_protocol_features(VuDev *dev, VhostUserMsg *msg, bool *ret_rep
 
         if (want & ~offered)
                 return vu_error(dev, -EINVAL,
-                                "SET_PROTOCOL_FEATURES: 0x%" PRIx64 " has bits we never offered (0x%" PRIx64 ")", want,
-                                want & ~offered);
+                                "SET_PROTOCOL_FEATURES: 0x%" PRIx64 " has bits we never offered (0x%" PRIx64
+                                ")",
+                                want, want & ~offered);
 
         dev->protocol_features = want;
         if (dev->iface->set_protocol_features)
@@ -161,8 +163,9 @@ int vu_handle_get_config(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
 
         /* The device fills its space from the start; we hand back the window asked for. */
         if (dev->iface->get_config(dev, buf, offset + size) != 0)
-                return vu_error(dev, -EIO, "GET_CONFIG: the device failed to read %" PRIu32 " bytes at %" PRIu32,
-                                size, offset);
+                return vu_error(dev, -EIO,
+                                "GET_CONFIG: the device failed to read %" PRIu32 " bytes at %" PRIu32, size,
+                                offset);
 
         memcpy(msg->payload.config.region, buf + offset, size);
         *ret_reply = true;
@@ -180,8 +183,8 @@ int vu_handle_set_config(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         memcpy(buf, msg->payload.config.region, size);
         if (dev->iface->set_config(dev, buf, offset, size, flags) != 0)
                 return vu_error(dev, -EINVAL,
-                                "SET_CONFIG: the device refused %" PRIu32 " bytes at offset %" PRIu32 " (flags %" PRIu32
-                                ")",
+                                "SET_CONFIG: the device refused %" PRIu32 " bytes at offset %" PRIu32
+                                " (flags %" PRIu32 ")",
                                 size, offset, flags);
         return 0;
 }
@@ -190,7 +193,8 @@ int vu_handle_set_status(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         uint64_t status = msg->payload.u64;
 
         if (status > UINT8_MAX)
-                return vu_error(dev, -EINVAL, "SET_STATUS: status 0x%" PRIx64 " does not fit 8 bits", status);
+                return vu_error(dev, -EINVAL, "SET_STATUS: status 0x%" PRIx64 " does not fit 8 bits",
+                                status);
 
         /*
          * Status 0 is a device reset for the driver, but queue state is not

@@ -51,45 +51,52 @@ static void region_unmap(VuDevRegion *r, uint64_t map_len) {
 }
 
 /* Map @m (validated by message.c: size != 0, no end overflows) from @fd. The fd is not taken. */
-static int region_map(VuDev *dev, const char *req, const VhostUserMemoryRegion *m, int fd, MappedRegion *ret) {
+static int region_map(VuDev *dev, const char *req, const VhostUserMemoryRegion *m, int fd,
+                      MappedRegion *ret) {
         uint64_t align, floor_off, delta, len;
         struct stat st;
         void *p;
 
         if (fstat(fd, &st) < 0)
-                return vu_error(dev, -errno, "%s: region at guest 0x%" PRIx64 ": cannot stat its fd: %m", req,
-                                m->guest_phys_addr);
+                return vu_error(dev, -errno, "%s: region at guest 0x%" PRIx64 ": cannot stat its fd: %m",
+                                req, m->guest_phys_addr);
         /*
          * Touching a page beyond the end of a file raises SIGBUS: a frontend
          * must not be able to crash us by sharing a file shorter than it says.
          */
         if (S_ISREG(st.st_mode) && (uint64_t) st.st_size < m->mmap_offset + m->memory_size)
                 return vu_error(dev, -EINVAL,
-                                "%s: region at guest 0x%" PRIx64 " needs 0x%" PRIx64 " bytes of its file, which has 0x%" PRIx64,
-                                req, m->guest_phys_addr, m->mmap_offset + m->memory_size, (uint64_t) st.st_size);
+                                "%s: region at guest 0x%" PRIx64 " needs 0x%" PRIx64
+                                " bytes of its file, which has 0x%" PRIx64,
+                                req, m->guest_phys_addr, m->mmap_offset + m->memory_size,
+                                (uint64_t) st.st_size);
 
         align = fd_page_size(fd);
         floor_off = m->mmap_offset & ~(align - 1);
         delta = m->mmap_offset - floor_off;
         if (m->memory_size > UINT64_MAX - delta - align || delta + m->memory_size + align - 1 > SIZE_MAX)
-                return vu_error(dev, -E2BIG, "%s: region at guest 0x%" PRIx64 " of 0x%" PRIx64 " bytes is too large",
-                                req, m->guest_phys_addr, m->memory_size);
+                return vu_error(dev, -E2BIG,
+                                "%s: region at guest 0x%" PRIx64 " of 0x%" PRIx64 " bytes is too large", req,
+                                m->guest_phys_addr, m->memory_size);
         len = (delta + m->memory_size + align - 1) & ~(align - 1);
 
-        p = mmap(NULL, (size_t) len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, (off_t) floor_off);
+        p = mmap(NULL, (size_t) len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd,
+                 (off_t) floor_off);
         if (p == MAP_FAILED)
                 return vu_error(dev, -errno,
-                                "%s: Failed to map region at guest 0x%" PRIx64 " (0x%" PRIx64 " bytes at fd offset 0x%" PRIx64 "): %m",
+                                "%s: Failed to map region at guest 0x%" PRIx64 " (0x%" PRIx64
+                                " bytes at fd offset 0x%" PRIx64 "): %m",
                                 req, m->guest_phys_addr, m->memory_size, m->mmap_offset);
 
-        *ret = (MappedRegion) {
-                .region = {
-                        .gpa = m->guest_phys_addr,
-                        .size = m->memory_size,
-                        .qva = m->userspace_addr,
-                        .mmap_offset = delta,
-                        .mmap_addr = (uint64_t) (uintptr_t) p,
-                },
+        *ret = (MappedRegion){
+                .region =
+                        {
+                                .gpa = m->guest_phys_addr,
+                                .size = m->memory_size,
+                                .qva = m->userspace_addr,
+                                .mmap_offset = delta,
+                                .mmap_addr = (uint64_t) (uintptr_t) p,
+                        },
                 .map_len = len,
         };
         return 0;
@@ -230,7 +237,7 @@ _public_ unsigned int vu_get_regions(const VuDev *dev, VuRegionInfo *ret, unsign
         for (unsigned int i = 0; i < dev->nregions && i < max && ret; i++) {
                 const VuDevRegion *r = &dev->regions[i];
 
-                ret[i] = (VuRegionInfo) {
+                ret[i] = (VuRegionInfo){
                         .gpa = r->gpa,
                         .size = r->size,
                         .qva = r->qva,
@@ -246,7 +253,7 @@ _public_ unsigned int vu_get_regions(const VuDev *dev, VuRegionInfo *ret, unsign
 void vu_mem_unmap_all(VuDev *dev) {
         for (unsigned int i = 0; i < dev->nregions && i < VHOST_USER_MAX_RAM_SLOTS; i++) {
                 region_unmap(&dev->regions[i], dev->priv ? dev->priv->region_map_len[i] : 0);
-                dev->regions[i] = (VuDevRegion) {};
+                dev->regions[i] = (VuDevRegion){};
         }
         dev->nregions = 0;
         if (dev->priv)
@@ -277,7 +284,8 @@ static int set_mem_table_postcopy_reply(VuDev *dev, VhostUserMsg *msg) {
                 uint64_t gpa = msg->payload.memory.regions[i].guest_phys_addr;
                 VuDevRegion *reg = region_find(dev, gpa);
 
-                msg->payload.memory.regions[i].userspace_addr = reg ? (uint64_t) (uintptr_t) region_host(reg) : 0;
+                msg->payload.memory.regions[i].userspace_addr =
+                        reg ? (uint64_t) (uintptr_t) region_host(reg) : 0;
         }
         msg->flags = 1 | VHOST_USER_REPLY_MASK;
         r = vu_message_write(dev->sock, msg, NULL, 0);
@@ -292,7 +300,8 @@ static int set_mem_table_postcopy_reply(VuDev *dev, VhostUserMsg *msg) {
         vu_message_close_fds(&ack);
         if (ack.request != VHOST_USER_SET_MEM_TABLE || ack.size != sizeof(uint64_t) || ack.payload.u64 != 0)
                 return vu_error(dev, -EPROTO,
-                                "SET_MEM_TABLE: bad postcopy acknowledgement (request %d, %" PRIu32 " bytes)",
+                                "SET_MEM_TABLE: bad postcopy acknowledgement (request %d, %" PRIu32
+                                " bytes)",
                                 ack.request, ack.size);
         return 0;
 }
@@ -340,7 +349,7 @@ int vu_handle_set_mem_table(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
                         goto fail;
                 }
                 for (unsigned int i = 0; i < nold; i++)
-                        old[i] = (MappedRegion) { dev->regions[i], dev->priv->region_map_len[i] };
+                        old[i] = (MappedRegion){dev->regions[i], dev->priv->region_map_len[i]};
         }
 
         for (unsigned int i = 0; i < n; i++) {
@@ -348,7 +357,7 @@ int vu_handle_set_mem_table(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
                 dev->priv->region_map_len[i] = new[i].map_len;
         }
         for (unsigned int i = n; i < nold; i++) {
-                dev->regions[i] = (VuDevRegion) {};
+                dev->regions[i] = (VuDevRegion){};
                 dev->priv->region_map_len[i] = 0;
         }
         dev->nregions = n;
@@ -388,19 +397,20 @@ int vu_handle_add_mem_reg(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
                                 VHOST_USER_MAX_RAM_SLOTS);
 
         pos = region_upper_bound(dev, m.guest_phys_addr);
-        if (pos > 0 && ranges_overlap(dev->regions[pos - 1].gpa, dev->regions[pos - 1].size, m.guest_phys_addr,
-                                      m.memory_size))
+        if (pos > 0 && ranges_overlap(dev->regions[pos - 1].gpa, dev->regions[pos - 1].size,
+                                      m.guest_phys_addr, m.memory_size))
                 return vu_error(dev, -EINVAL,
-                                "ADD_MEM_REG: region at guest 0x%" PRIx64 "+0x%" PRIx64 " overlaps region at 0x%" PRIx64
-                                "+0x%" PRIx64,
+                                "ADD_MEM_REG: region at guest 0x%" PRIx64 "+0x%" PRIx64
+                                " overlaps region at 0x%" PRIx64 "+0x%" PRIx64,
                                 m.guest_phys_addr, m.memory_size, dev->regions[pos - 1].gpa,
                                 dev->regions[pos - 1].size);
         if (pos < dev->nregions &&
             ranges_overlap(dev->regions[pos].gpa, dev->regions[pos].size, m.guest_phys_addr, m.memory_size))
                 return vu_error(dev, -EINVAL,
-                                "ADD_MEM_REG: region at guest 0x%" PRIx64 "+0x%" PRIx64 " overlaps region at 0x%" PRIx64
-                                "+0x%" PRIx64,
-                                m.guest_phys_addr, m.memory_size, dev->regions[pos].gpa, dev->regions[pos].size);
+                                "ADD_MEM_REG: region at guest 0x%" PRIx64 "+0x%" PRIx64
+                                " overlaps region at 0x%" PRIx64 "+0x%" PRIx64,
+                                m.guest_phys_addr, m.memory_size, dev->regions[pos].gpa,
+                                dev->regions[pos].size);
 
         r = region_map(dev, "ADD_MEM_REG", &m, msg->fds[0], &mr);
         if (r < 0)
@@ -415,15 +425,16 @@ int vu_handle_add_mem_reg(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         dev->priv->region_hint = pos;
 
         vq_remap_all(dev);
-        vu_log(dev, LOG_DEBUG, "Added region guest 0x%" PRIx64 "+0x%" PRIx64 " (%u in use)", m.guest_phys_addr,
-               m.memory_size, dev->nregions);
+        vu_log(dev, LOG_DEBUG, "Added region guest 0x%" PRIx64 "+0x%" PRIx64 " (%u in use)",
+               m.guest_phys_addr, m.memory_size, dev->nregions);
 
         if (dev->postcopy_listening) {
                 r = vu_postcopy_register(dev, pos);
                 if (r < 0)
                         return r;
                 /* The frontend learns where the region lives in our address space. */
-                msg->payload.memreg.region.userspace_addr = (uint64_t) (uintptr_t) region_host(&dev->regions[pos]);
+                msg->payload.memreg.region.userspace_addr =
+                        (uint64_t) (uintptr_t) region_host(&dev->regions[pos]);
                 *ret_reply = true;
         }
         return 0;
@@ -440,10 +451,11 @@ int vu_handle_rem_mem_reg(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
          * dispatcher closes it, which the original library forgot to do.
          */
         i = region_upper_bound(dev, m.guest_phys_addr);
-        if (i == 0 || dev->regions[i - 1].gpa != m.guest_phys_addr || dev->regions[i - 1].size != m.memory_size ||
-            dev->regions[i - 1].qva != m.userspace_addr)
+        if (i == 0 || dev->regions[i - 1].gpa != m.guest_phys_addr ||
+            dev->regions[i - 1].size != m.memory_size || dev->regions[i - 1].qva != m.userspace_addr)
                 return vu_error(dev, -ENOENT,
-                                "REM_MEM_REG: no region at guest 0x%" PRIx64 "+0x%" PRIx64 " (user 0x%" PRIx64 ")",
+                                "REM_MEM_REG: no region at guest 0x%" PRIx64 "+0x%" PRIx64
+                                " (user 0x%" PRIx64 ")",
                                 m.guest_phys_addr, m.memory_size, m.userspace_addr);
         i--;
 
@@ -453,14 +465,14 @@ int vu_handle_rem_mem_reg(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         memmove(&dev->priv->region_map_len[i], &dev->priv->region_map_len[i + 1],
                 (dev->nregions - i - 1) * sizeof(dev->priv->region_map_len[0]));
         dev->nregions--;
-        dev->regions[dev->nregions] = (VuDevRegion) {};
+        dev->regions[dev->nregions] = (VuDevRegion){};
         dev->priv->region_map_len[dev->nregions] = 0;
         dev->priv->region_hint = 0;
 
         /* Rings that lived in the region stop before it goes away. */
         vq_remap_all(dev);
         region_unmap(&gone, gone_len);
-        vu_log(dev, LOG_DEBUG, "Removed region guest 0x%" PRIx64 "+0x%" PRIx64 " (%u in use)", m.guest_phys_addr,
-               m.memory_size, dev->nregions);
+        vu_log(dev, LOG_DEBUG, "Removed region guest 0x%" PRIx64 "+0x%" PRIx64 " (%u in use)",
+               m.guest_phys_addr, m.memory_size, dev->nregions);
         return 0;
 }

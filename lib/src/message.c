@@ -20,9 +20,9 @@ typedef enum SizeRule {
 
 typedef enum IndexField {
         INDEX_NONE,
-        INDEX_STATE,   /* payload.state.index */
-        INDEX_ADDR,    /* payload.addr.index */
-        INDEX_U64_FD,  /* payload.u64 bits 0-7, bit 8 = no fd (kick/call/err) */
+        INDEX_STATE,  /* payload.state.index */
+        INDEX_ADDR,   /* payload.addr.index */
+        INDEX_U64_FD, /* payload.u64 bits 0-7, bit 8 = no fd (kick/call/err) */
 } IndexField;
 
 typedef struct RequestRule {
@@ -39,7 +39,7 @@ typedef struct RequestRule {
 #define PAYLOAD_MAX ((uint16_t) sizeof(((VhostUserMsg *) NULL)->payload))
 #define INFLIGHT_MIN ((uint16_t) (offsetof(VhostUserInflight, queue_size) + sizeof(uint16_t)))
 
-#define R(req, ...) [VHOST_USER_##req] = { .name = "VHOST_USER_" #req, __VA_ARGS__ }
+#define R(req, ...) [VHOST_USER_##req] = {.name = "VHOST_USER_" #req, __VA_ARGS__}
 #define EXACT(n) .size_rule = SIZE_EXACT, .size_min = (n), .size_max = (n)
 #define RANGE(a, b) .size_rule = SIZE_RANGE, .size_min = (a), .size_max = (b)
 #define FDS(a, b) .fds_min = (a), .fds_max = (b)
@@ -148,15 +148,16 @@ static int check_size(const RequestRule *rule, const VhostUserMsg *msg, char *er
         switch (rule->size_rule) {
         case SIZE_EXACT:
                 if (msg->size != rule->size_min)
-                        return check_fail(-EBADMSG, err, errlen, "%s: payload of %" PRIu32 " bytes, expected %u",
-                                          name, msg->size, rule->size_min);
+                        return check_fail(-EBADMSG, err, errlen,
+                                          "%s: payload of %" PRIu32 " bytes, expected %u", name, msg->size,
+                                          rule->size_min);
                 return 0;
 
         case SIZE_RANGE:
                 if (msg->size < rule->size_min || msg->size > rule->size_max)
                         return check_fail(-EBADMSG, err, errlen,
-                                          "%s: payload of %" PRIu32 " bytes, expected %u..%u", name, msg->size,
-                                          rule->size_min, rule->size_max);
+                                          "%s: payload of %" PRIu32 " bytes, expected %u..%u", name,
+                                          msg->size, rule->size_min, rule->size_max);
                 return 0;
 
         case SIZE_MEM_TABLE: {
@@ -165,8 +166,9 @@ static int check_size(const RequestRule *rule, const VhostUserMsg *msg, char *er
                 size_t want;
 
                 if (msg->size < offsetof(VhostUserMemory, regions))
-                        return check_fail(-EBADMSG, err, errlen, "%s: payload of %" PRIu32 " bytes, at least %zu",
-                                          name, msg->size, offsetof(VhostUserMemory, regions));
+                        return check_fail(-EBADMSG, err, errlen,
+                                          "%s: payload of %" PRIu32 " bytes, at least %zu", name, msg->size,
+                                          offsetof(VhostUserMemory, regions));
                 if (m->nregions == 0)
                         return check_fail(-EBADMSG, err, errlen, "%s: 0 regions", name);
                 if (m->nregions > VHOST_MEMORY_BASELINE_NREGIONS)
@@ -175,7 +177,8 @@ static int check_size(const RequestRule *rule, const VhostUserMsg *msg, char *er
                 want = offsetof(VhostUserMemory, regions) + m->nregions * sizeof(VhostUserMemoryRegion);
                 if (msg->size != want)
                         return check_fail(-EBADMSG, err, errlen,
-                                          "%s: payload of %" PRIu32 " bytes for %" PRIu32 " regions, expected %zu",
+                                          "%s: payload of %" PRIu32 " bytes for %" PRIu32
+                                          " regions, expected %zu",
                                           name, msg->size, m->nregions, want);
                 if ((uint32_t) msg->fd_num != m->nregions)
                         return check_fail(-EBADMSG, err, errlen, "%s: %d fds for %" PRIu32 " regions", name,
@@ -193,20 +196,21 @@ static int check_size(const RequestRule *rule, const VhostUserMsg *msg, char *er
                 const VhostUserConfig *c = &cfg;
 
                 if (msg->size < VHOST_USER_CONFIG_HDR_SIZE)
-                        return check_fail(-EBADMSG, err, errlen, "%s: payload of %" PRIu32 " bytes, at least %zu",
-                                          name, msg->size, (size_t) VHOST_USER_CONFIG_HDR_SIZE);
+                        return check_fail(-EBADMSG, err, errlen,
+                                          "%s: payload of %" PRIu32 " bytes, at least %zu", name, msg->size,
+                                          (size_t) VHOST_USER_CONFIG_HDR_SIZE);
                 if (c->size > VHOST_USER_MAX_CONFIG_SIZE)
-                        return check_fail(-E2BIG, err, errlen, "%s: config size %" PRIu32 ", at most %u", name,
-                                          c->size, VHOST_USER_MAX_CONFIG_SIZE);
+                        return check_fail(-E2BIG, err, errlen, "%s: config size %" PRIu32 ", at most %u",
+                                          name, c->size, VHOST_USER_MAX_CONFIG_SIZE);
                 if (c->offset > VHOST_USER_MAX_CONFIG_SIZE - c->size)
                         return check_fail(-EBADMSG, err, errlen,
                                           "%s: config offset %" PRIu32 " + size %" PRIu32 " beyond %u", name,
                                           c->offset, c->size, VHOST_USER_MAX_CONFIG_SIZE);
                 if (msg->size != VHOST_USER_CONFIG_HDR_SIZE + c->size)
-                        return check_fail(-EBADMSG, err, errlen,
-                                          "%s: payload of %" PRIu32 " bytes for config size %" PRIu32
-                                          ", expected %zu",
-                                          name, msg->size, c->size, (size_t) VHOST_USER_CONFIG_HDR_SIZE + c->size);
+                        return check_fail(
+                                -EBADMSG, err, errlen,
+                                "%s: payload of %" PRIu32 " bytes for config size %" PRIu32 ", expected %zu",
+                                name, msg->size, c->size, (size_t) VHOST_USER_CONFIG_HDR_SIZE + c->size);
                 return 0;
         }
         }
@@ -237,8 +241,9 @@ static int check_index(const RequestRule *rule, const VhostUserMsg *msg, char *e
                         return check_fail(-EBADMSG, err, errlen, "%s: %d fds with the no-fd flag set", name,
                                           msg->fd_num);
                 if (!nofd && msg->fd_num != 1)
-                        return check_fail(-EBADMSG, err, errlen, "%s: %d fds without the no-fd flag, expected 1",
-                                          name, msg->fd_num);
+                        return check_fail(-EBADMSG, err, errlen,
+                                          "%s: %d fds without the no-fd flag, expected 1", name,
+                                          msg->fd_num);
                 return 0;
         }
         default:
@@ -246,15 +251,15 @@ static int check_index(const RequestRule *rule, const VhostUserMsg *msg, char *e
         }
 
         if (idx > VHOST_USER_VRING_IDX_MASK)
-                return check_fail(-EBADMSG, err, errlen, "%s: queue index %" PRIu64 ", at most %u", name, idx,
-                                  VHOST_USER_VRING_IDX_MASK);
+                return check_fail(-EBADMSG, err, errlen, "%s: queue index %" PRIu64 ", at most %u", name,
+                                  idx, VHOST_USER_VRING_IDX_MASK);
         return 0;
 }
 
 static int check_inflight_geometry(const char *name, const VhostUserInflight *in, char *err, size_t errlen) {
         if (in->num_queues == 0 || in->num_queues > VU_MAX_QUEUES)
-                return check_fail(-EBADMSG, err, errlen, "%s: %u queues, expected 1..%u", name, in->num_queues,
-                                  VU_MAX_QUEUES);
+                return check_fail(-EBADMSG, err, errlen, "%s: %u queues, expected 1..%u", name,
+                                  in->num_queues, VU_MAX_QUEUES);
         if (in->queue_size == 0 || in->queue_size > VIRTQUEUE_MAX_SIZE)
                 return check_fail(-EBADMSG, err, errlen, "%s: queue size %u, expected 1..%u", name,
                                   in->queue_size, VIRTQUEUE_MAX_SIZE);
@@ -267,8 +272,7 @@ static int check_fields(const VhostUserMsg *msg, char *err, size_t errlen) {
 
         switch (msg->request) {
         case VHOST_USER_ADD_MEM_REG:
-        case VHOST_USER_REM_MEM_REG:
-                {
+        case VHOST_USER_REM_MEM_REG: {
                 const VhostUserMemoryRegion reg = msg->payload.memreg.region;
                 return check_region(name, 0, &reg, err, errlen);
         }
@@ -280,12 +284,12 @@ static int check_fields(const VhostUserMsg *msg, char *err, size_t errlen) {
                 if (l->mmap_size == 0)
                         return check_fail(-EBADMSG, err, errlen, "%s: log size 0", name);
                 if (l->mmap_size > VU_MAX_LOG_SIZE)
-                        return check_fail(-E2BIG, err, errlen, "%s: log size %" PRIu64 ", at most %" PRIu64, name,
-                                          l->mmap_size, VU_MAX_LOG_SIZE);
+                        return check_fail(-E2BIG, err, errlen, "%s: log size %" PRIu64 ", at most %" PRIu64,
+                                          name, l->mmap_size, VU_MAX_LOG_SIZE);
                 if (l->mmap_offset > UINT64_MAX - l->mmap_size)
                         return check_fail(-EBADMSG, err, errlen,
-                                          "%s: log offset 0x%" PRIx64 " + size 0x%" PRIx64 " overflows", name,
-                                          l->mmap_offset, l->mmap_size);
+                                          "%s: log offset 0x%" PRIx64 " + size 0x%" PRIx64 " overflows",
+                                          name, l->mmap_offset, l->mmap_size);
                 return 0;
         }
 
@@ -296,8 +300,8 @@ static int check_fields(const VhostUserMsg *msg, char *err, size_t errlen) {
                 if (in->mmap_size == 0)
                         return check_fail(-EBADMSG, err, errlen, "%s: size 0", name);
                 if (in->mmap_size > VU_MAX_INFLIGHT_SIZE)
-                        return check_fail(-E2BIG, err, errlen, "%s: size %" PRIu64 ", at most %" PRIu64, name,
-                                          in->mmap_size, VU_MAX_INFLIGHT_SIZE);
+                        return check_fail(-E2BIG, err, errlen, "%s: size %" PRIu64 ", at most %" PRIu64,
+                                          name, in->mmap_size, VU_MAX_INFLIGHT_SIZE);
                 if (in->mmap_offset > UINT64_MAX - in->mmap_size)
                         return check_fail(-EBADMSG, err, errlen,
                                           "%s: offset 0x%" PRIx64 " + size 0x%" PRIx64 " overflows", name,
@@ -305,22 +309,21 @@ static int check_fields(const VhostUserMsg *msg, char *err, size_t errlen) {
                 return check_inflight_geometry(name, in, err, errlen);
         }
 
-        case VHOST_USER_GET_INFLIGHT_FD:
-                {
+        case VHOST_USER_GET_INFLIGHT_FD: {
                 const VhostUserInflight inf = msg->payload.inflight;
                 return check_inflight_geometry(name, &inf, err, errlen);
         }
 
         case VHOST_USER_SET_VRING_ENABLE:
                 if (msg->payload.state.num > 1)
-                        return check_fail(-EBADMSG, err, errlen, "%s: queue %u state %u, expected 0 or 1", name,
-                                          msg->payload.state.index, msg->payload.state.num);
+                        return check_fail(-EBADMSG, err, errlen, "%s: queue %u state %u, expected 0 or 1",
+                                          name, msg->payload.state.index, msg->payload.state.num);
                 return 0;
 
         case VHOST_USER_SET_CONFIG:
                 if (msg->payload.config.flags > VHOST_SET_CONFIG_TYPE_MIGRATION)
-                        return check_fail(-EBADMSG, err, errlen, "%s: flags %" PRIu32 ", expected 0 or 1", name,
-                                          msg->payload.config.flags);
+                        return check_fail(-EBADMSG, err, errlen, "%s: flags %" PRIu32 ", expected 0 or 1",
+                                          name, msg->payload.config.flags);
                 return 0;
 
         default:
@@ -347,7 +350,8 @@ int vu_message_check(const VhostUserMsg *msg, char *err, size_t errlen) {
                 return check_fail(-EPROTO, err, errlen, "%s: protocol version %" PRIu32 ", expected 1",
                                   short_name(msg->request), version);
         if (msg->flags & VHOST_USER_REPLY_MASK)
-                return check_fail(-EPROTO, err, errlen, "%s: reply flag set on a request (flags 0x%" PRIx32 ")",
+                return check_fail(-EPROTO, err, errlen,
+                                  "%s: reply flag set on a request (flags 0x%" PRIx32 ")",
                                   short_name(msg->request), msg->flags);
 
         if (msg->size > PAYLOAD_MAX)
@@ -364,8 +368,8 @@ int vu_message_check(const VhostUserMsg *msg, char *err, size_t errlen) {
                 return r;
 
         if (msg->fd_num < rule->fds_min || msg->fd_num > rule->fds_max)
-                return check_fail(-EBADMSG, err, errlen, "%s: %d fds, expected %u..%u", short_name(msg->request),
-                                  msg->fd_num, rule->fds_min, rule->fds_max);
+                return check_fail(-EBADMSG, err, errlen, "%s: %d fds, expected %u..%u",
+                                  short_name(msg->request), msg->fd_num, rule->fds_min, rule->fds_max);
 
         r = check_index(rule, msg, err, errlen);
         if (r < 0)

@@ -53,7 +53,7 @@ void vu_postcopy_close(VuDev *dev) {
 }
 
 int vu_handle_postcopy_advise(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
-        struct uffdio_api api = { .api = UFFD_API };
+        struct uffdio_api api = {.api = UFFD_API};
         _cleanup_close_ int fd = -EBADF;
 
         if (!vu_has_protocol_feature(dev, VHOST_USER_PROTOCOL_F_PAGEFAULT))
@@ -61,7 +61,8 @@ int vu_handle_postcopy_advise(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
 
         fd = userfaultfd_open();
         if (fd < 0)
-                return vu_error(dev, fd, "POSTCOPY_ADVISE: cannot open a userfaultfd: %s", userfaultfd_why(fd));
+                return vu_error(dev, fd, "POSTCOPY_ADVISE: cannot open a userfaultfd: %s",
+                                userfaultfd_why(fd));
         if (ioctl(fd, UFFDIO_API, &api) < 0)
                 return vu_error(dev, -errno, "POSTCOPY_ADVISE: UFFDIO_API failed: %m");
 
@@ -90,12 +91,13 @@ int vu_postcopy_register(VuDev *dev, unsigned int i) {
         r = &dev->regions[i];
 
         /* The whole mapping: it starts page aligned and its length is in whole pages. */
-        reg = (struct uffdio_register) {
-                .range = { .start = r->mmap_addr, .len = dev->priv->region_map_len[i] },
+        reg = (struct uffdio_register){
+                .range = {.start = r->mmap_addr, .len = dev->priv->region_map_len[i]},
                 .mode = UFFDIO_REGISTER_MODE_MISSING,
         };
         if (ioctl(dev->postcopy_ufd, UFFDIO_REGISTER, &reg) < 0)
-                return vu_error(dev, -errno, "POSTCOPY: cannot register region at guest 0x%llx with userfaultfd: %m",
+                return vu_error(dev, -errno,
+                                "POSTCOPY: cannot register region at guest 0x%llx with userfaultfd: %m",
                                 (unsigned long long) r->gpa);
         return 0;
 }

@@ -28,7 +28,7 @@ void vu_message_close_fds(VhostUserMsg *msg) {
 }
 
 static int wait_fd(int fd, short events) {
-        struct pollfd p = { .fd = fd, .events = events };
+        struct pollfd p = {.fd = fd, .events = events};
         int r;
 
         for (;;) {
@@ -96,7 +96,7 @@ static int read_header(int sock, VhostUserMsg *msg, char *err, size_t errlen) {
                 uint8_t buf[CMSG_SPACE(VHOST_MEMORY_BASELINE_NREGIONS * sizeof(int))];
         } control = {};
         uint8_t hdr[VHOST_USER_HDR_SIZE];
-        struct iovec iov = { .iov_base = hdr, .iov_len = sizeof(hdr) };
+        struct iovec iov = {.iov_base = hdr, .iov_len = sizeof(hdr)};
         struct msghdr mh = {
                 .msg_iov = &iov,
                 .msg_iovlen = 1,
@@ -142,7 +142,8 @@ static int read_header(int sock, VhostUserMsg *msg, char *err, size_t errlen) {
                 if ((size_t) msg->fd_num + nfds > VHOST_MEMORY_BASELINE_NREGIONS) {
                         close_cmsg_fds(&mh);
                         msg->fd_num = 0;
-                        snprintf(err, errlen, "message with more than %u fds", VHOST_MEMORY_BASELINE_NREGIONS);
+                        snprintf(err, errlen, "message with more than %u fds",
+                                 VHOST_MEMORY_BASELINE_NREGIONS);
                         return -EBADMSG;
                 }
                 memcpy(&msg->fds[msg->fd_num], CMSG_DATA(c), nfds * sizeof(int));
@@ -231,8 +232,8 @@ int vu_message_write(int sock, const VhostUserMsg *msg, const int *fds, size_t n
         len = VHOST_USER_HDR_SIZE + msg->size;
 
         while (done < len) {
-                struct iovec iov = { .iov_base = (void *) (p + done), .iov_len = len - done };
-                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+                struct iovec iov = {.iov_base = (void *) (p + done), .iov_len = len - done};
+                struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
                 ssize_t n;
 
                 /* The fds travel with the first byte, where a reader looks for them. */
