@@ -45,7 +45,7 @@ typedef struct Walk {
         struct iovec *iov;      /* NULL: count only */
         unsigned int iov_max;
         unsigned int niov;
-        unsigned int ndesc;     /* descriptors visited, direct and indirect */
+        unsigned int ndesc;     /* buffer descriptors, direct and indirect */
         bool seen_write;
         uint64_t total;         /* bytes of every descriptor, bounded by UINT32_MAX */
         VqChain chain;
@@ -92,6 +92,20 @@ static int guest_copy(VuDev *dev, uint64_t gpa, void *buf, size_t len) {
         return 0;
 }
 
+/* Whether all of [gpa, gpa+len) is guest memory, possibly over several regions. */
+static bool guest_range_mapped(VuDev *dev, uint64_t gpa, uint64_t len) {
+        while (len > 0) {
+                uint64_t plen = len;
+
+                if (!vu_gpa_to_va(dev, &plen, gpa) || plen == 0)
+                        return false;
+                plen = MIN(plen, len);
+                gpa += plen;
+                len -= plen;
+        }
+        return true;
+}
+
 static int walk_add_iov(Walk *w, void *base, uint64_t len, bool write) {
         if (w->niov >= VU_MAX_CHAIN_IOV)
                 return walk_fail(w, "chain needs more than %u buffers", VU_MAX_CHAIN_IOV);
@@ -113,6 +127,13 @@ static int walk_buffer(Walk *w, const struct vring_desc *d, unsigned int i, bool
         const char *where = indirect ? "indirect descriptor" : "descriptor";
         bool write = d->flags & VRING_DESC_F_WRITE;
         int r;
+
+        /*
+         * Buffers are what is bounded: the descriptor that points at an
+         * indirect table is not one (a full queue-sized table behind it is legal).
+         */
+        if (++w->ndesc > VU_MAX_CHAIN_LEN)
+                return walk_fail(w, "chain has more than %u buffers", VU_MAX_CHAIN_LEN);
 
         /* virtio: readable buffers come first; a device that mixed them would misparse requests. */
         if (!write && w->seen_write)
@@ -182,6 +203,9 @@ static int walk_indirect(Walk *w, const struct vring_desc *ind, unsigned int at)
 
         /* Fast path: the table lies in one region and is aligned; else copy entries out one by one. */
         table = vu_mem_gpa_range(w->dev, ind->addr, ind->len);
+        if (!table && !guest_range_mapped(w->dev, ind->addr, ind->len))
+                return walk_fail(w, "descriptor %u: indirect table 0x%" PRIx64 "+%" PRIu32 " not in guest memory",
+                                 at, (uint64_t) ind->addr, (uint32_t) ind->len);
         if (table && ((uintptr_t) table % _Alignof(struct vring_desc)) != 0)
                 table = NULL;
 
@@ -191,8 +215,6 @@ static int walk_indirect(Walk *w, const struct vring_desc *ind, unsigned int at)
                 if (visited[j / 64] & (UINT64_C(1) << (j % 64)))
                         return walk_fail(w, "indirect descriptor %u: loop in chain", j);
                 visited[j / 64] |= UINT64_C(1) << (j % 64);
-                if (++w->ndesc > VU_MAX_CHAIN_LEN)
-                        return walk_fail(w, "chain has more than %u descriptors", VU_MAX_CHAIN_LEN);
 
                 if (table)
                         desc_copy(&table[j], &d);
@@ -245,8 +267,6 @@ int vq_split_walk(VuDev *dev, const struct vring_desc *desc, unsigned int num, u
                 if (visited[i / 64] & (UINT64_C(1) << (i % 64)))
                         return walk_fail(&w, "descriptor %u: loop in chain", i);
                 visited[i / 64] |= UINT64_C(1) << (i % 64);
-                if (++w.ndesc > VU_MAX_CHAIN_LEN)
-                        return walk_fail(&w, "chain has more than %u descriptors", VU_MAX_CHAIN_LEN);
 
                 desc_copy(&desc[i], &d);
 
