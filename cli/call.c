@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vuctl's side of the control socket: connecting (with an error that says
+ * what to do when nobody is there), calling a method, and turning the
+ * daemon's error replies into sentences. Exit codes follow the contract in
+ * vuctl.h.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vuctl.h"
+
+int vuctl_connect(Vuctl *ctx) {
+        int r;
+
+        if (ctx->client)
+                return VUCTL_EXIT_OK;
+        r = varlink_client_connect(ctx->socket_path, &ctx->client);
+        if (r < 0) {
+                if (r == -EINVAL)
+                        fprintf(stderr, "vuctl: cannot connect to %s: path too long for a unix socket\n",
+                                ctx->socket_path);
+                else if (r == -EACCES)
+                        fprintf(stderr,
+                                "vuctl: cannot connect to %s: %s — run as the sidecar's user or root, or as a "
+                                "member of its --control-group\n",
+                                ctx->socket_path, strerror(-r));
+                else
+                        fprintf(stderr,
+                                "vuctl: cannot connect to %s: %s — is vu-sidecar running? (--socket, "
+                                "$VUCTL_SOCKET)\n",
+                                ctx->socket_path, strerror(-r));
+                return VUCTL_EXIT_CONNECT;
+        }
+        return VUCTL_EXIT_OK;
+}
+
+json_object *vuctl_device_params(const Vuctl *ctx) {
+        json_object *p = json_object_new_object();
+
+        if (p && ctx->device)
+                json_object_object_add(p, VL_PARAM_DEVICE, json_object_new_string(ctx->device));
+        return p;
+}
+
+static char *join_array(json_object *a) {
+        char *s = format_string_array(a);
+
+        return s;
+}
+
+void vuctl_print_error(const char *error, json_object *p) {
+        const char *short_name = strrchr(error, '.') ? strrchr(error, '.') + 1 : error;
+
+        if (strcmp(error, VL_ERROR_NO_SUCH_DEVICE) == 0)
+                fprintf(stderr, "vuctl: the sidecar has no device '%s' — see 'vuctl status' for the ids\n",
+                        json_get_str(p, VL_PARAM_DEVICE, "?"));
+        else if (strcmp(error, VL_ERROR_DEVICE_REQUIRED) == 0) {
+                _cleanup_free_ char *list = join_array(json_get(p, VL_PARAM_DEVICES));
+
+                fprintf(stderr, "vuctl: the sidecar serves several devices (%s): name one with --device ID\n",
+                        list ?: "?");
+        } else if (strcmp(error, VL_ERROR_NO_SUCH_QUEUE) == 0)
+                fprintf(stderr, "vuctl: device %s has no queue %" PRIi64 " (it has %" PRIi64 ")\n",
+                        json_get_str(p, VL_PARAM_DEVICE, "?"), json_get_int(p, VL_PARAM_QUEUE, -1),
+                        json_get_int(p, VL_PARAM_QUEUES, 0));
+        else if (strcmp(error, VL_ERROR_QUEUE_NOT_READY) == 0)
+                fprintf(stderr,
+                        "vuctl: queue %" PRIi64 " of %s is not set up yet (no frontend, or the driver has not "
+                        "started it)\n",
+                        json_get_int(p, VL_PARAM_QUEUE, -1), json_get_str(p, VL_PARAM_DEVICE, "?"));
+        else if (strcmp(error, VL_ERROR_NOT_SUPPORTED) == 0)
+                fprintf(stderr, "vuctl: %s%s%s\n", json_get_str(p, VL_PARAM_DEVICE, ""),
+                        json_get(p, VL_PARAM_DEVICE) ? ": " : "", json_get_str(p, VL_PARAM_WHAT, "not supported"));
+        else if (strcmp(error, VL_ERROR_FAILED) == 0)
+                fprintf(stderr, "vuctl: the sidecar failed: %s\n", json_get_str(p, VL_PARAM_MESSAGE, "?"));
+        else if (strcmp(error, VARLINK_ERROR_PERMISSION_DENIED) == 0)
+                fprintf(stderr,
+                        "vuctl: permission denied: %s changes the sidecar and needs its uid, root or its "
+                        "--control-group\n",
+                        json_get_str(p, VL_PARAM_METHOD, "this call"));
+        else if (strcmp(error, VARLINK_ERROR_INVALID_PARAMETER) == 0)
+                fprintf(stderr, "vuctl: the sidecar refused parameter '%s': %s\n",
+                        json_get_str(p, VL_PARAM_PARAMETER, "?"), json_get_str(p, VL_PARAM_REASON, "invalid"));
+        else if (strcmp(error, VARLINK_ERROR_METHOD_NOT_FOUND) == 0 ||
+                 strcmp(error, VARLINK_ERROR_INTERFACE_NOT_FOUND) == 0)
+                fprintf(stderr, "vuctl: the sidecar does not know %s (an older vu-sidecar?)\n",
+                        json_get_str(p, "method", json_get_str(p, "interface", "this call")));
+        else if (strcmp(error, VL_ERROR_TOO_MANY_CLIENTS) == 0)
+                fprintf(stderr, "vuctl: the sidecar has too many control connections (%" PRIi64 "); try again\n",
+                        json_get_int(p, VL_PARAM_MAX, 0));
+        else {
+                const char *msg = json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN);
+
+                fprintf(stderr, "vuctl: the sidecar answered %s %s\n", short_name, msg ?: "");
+        }
+}
+
+int vuctl_call(Vuctl *ctx, const char *method, json_object *parameters, json_object **ret) {
+        _cleanup_(json_object_putp) json_object *params = parameters;
+        VarlinkReply reply = {};
+        int r;
+
+        r = vuctl_connect(ctx);
+        if (r != VUCTL_EXIT_OK)
+                return r;
+
+        r = varlink_client_call(ctx->client, method, params, ctx->timeout_ms, &reply);
+        if (r == -ETIMEDOUT) {
+                fprintf(stderr, "vuctl: %s: no answer from %s within %d ms — is the sidecar stuck?\n", method,
+                        ctx->socket_path, ctx->timeout_ms);
+                return VUCTL_EXIT_DAEMON;
+        }
+        if (r == -ECONNRESET || r == -EPIPE) {
+                fprintf(stderr, "vuctl: %s: the sidecar closed the connection — did it stop?\n", method);
+                return VUCTL_EXIT_DAEMON;
+        }
+        if (r < 0) {
+                fprintf(stderr, "vuctl: %s: %s\n", method,
+                        r == -EBADMSG ? "the sidecar's reply is not valid varlink" : strerror(-r));
+                return VUCTL_EXIT_DAEMON;
+        }
+        if (reply.error) {
+                vuctl_print_error(reply.error, reply.parameters);
+                varlink_reply_done(&reply);
+                return VUCTL_EXIT_DAEMON;
+        }
+        *ret = TAKE_PTR(reply.parameters);
+        varlink_reply_done(&reply);
+        return VUCTL_EXIT_OK;
+}
+
+int vuctl_usage_error(const char *format, ...) {
+        va_list ap;
+
+        fputs("vuctl: ", stderr);
+        va_start(ap, format);
+        vfprintf(stderr, format, ap);
+        va_end(ap);
+        fputs(" (see 'vuctl help')\n", stderr);
+        return VUCTL_EXIT_USAGE;
+}
+
+void vuctl_print_json(json_object *obj, bool compact) {
+        int flags = JSON_C_TO_STRING_NOSLASHESCAPE |
+                    (compact ? JSON_C_TO_STRING_PLAIN : JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
+
+        puts(json_object_to_json_string_ext(obj, flags));
+}

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vuctl stats: counters per queue and per device, with the direction in
+ * every name (G>B: guest to backend, B>G: backend to guest). With --watch N
+ * it refreshes in place every N seconds and shows rates per second,
+ * computed from the daemon's own monotonic timestamps so a slow round trip
+ * does not skew them. Also the Prometheus text format for scrapers.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vuctl.h"
+
+typedef struct Counter {
+        const char *field;
+        const char *header;
+        const char *rate_header;
+        bool bytes;
+        const char *help;           /* Prometheus HELP */
+} Counter;
+
+static const Counter queue_counters[] = {
+        { VL_FIELD_KICKS, "KICKS", "KICKS/s", false, "Kick notifications received from the guest." },
+        { VL_FIELD_G2B_CHAINS, "G>B CHAINS", "G>B CHAINS/s", false,
+          "Descriptor chains the guest made available to the backend." },
+        { VL_FIELD_B2G_CHAINS, "B>G CHAINS", "B>G CHAINS/s", false,
+          "Descriptor chains the backend returned to the guest." },
+        { VL_FIELD_G2B_BYTES, "G>B BYTES", "G>B BYTES/s", true,
+          "Bytes in device-readable buffers the guest made available." },
+        { VL_FIELD_B2G_BYTES, "B>G BYTES", "B>G BYTES/s", true,
+          "Bytes the backend reported written to the guest's buffers." },
+        { VL_FIELD_CALLS_SENT, "CALLS", "CALLS/s", false, "Call notifications sent to the guest." },
+        { VL_FIELD_CALLS_SUPPRESSED, "SUPPRESSED", "SUPPRESSED/s", false,
+          "Call notifications skipped thanks to EVENT_IDX or NO_INTERRUPT." },
+        { VL_FIELD_MALFORMED_CHAINS, "MALFORMED", "MALFORMED/s", false, "Descriptor chains refused as malformed." },
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig) {
+        interrupted = 1;
+}
+
+static json_object *find_by(json_object *array, const char *key, json_object *like) {
+        json_object *want = json_get(like, key);
+
+        if (!array || !want)
+                return NULL;
+        for (size_t i = 0; i < json_object_array_length(array); i++) {
+                json_object *e = json_object_array_get_idx(array, i);
+
+                if (json_object_equal(json_get(e, key), want))
+                        return e;
+        }
+        return NULL;
+}
+
+static void add_counter_cell(Table *t, const Counter *c, json_object *cur, json_object *prev, double dt) {
+        uint64_t v = json_get_uint(cur, c->field, 0);
+        char b[32];
+
+        if (dt <= 0) {
+                if (c->bytes)
+                        table_add(t, "%s", format_bytes(b, sizeof(b), v));
+                else
+                        table_add(t, "%" PRIu64, v);
+                return;
+        }
+        if (!prev) {
+                table_add(t, "-");
+                return;
+        }
+        {
+                uint64_t p = json_get_uint(prev, c->field, 0);
+                double rate = v >= p ? (double) (v - p) / dt : 0; /* reset-stats in between: show 0 */
+
+                if (c->bytes)
+                        table_add(t, "%s", format_bytes(b, sizeof(b), (uint64_t) llround(rate)));
+                else
+                        table_add(t, "%.1f", rate);
+        }
+}
+
+static void print_device_table(json_object *dev, json_object *prev_dev, double dt) {
+        const char *headers[1 + ELEMENTSOF(queue_counters)] = { "QUEUE" };
+        json_object *queues = json_get(dev, VL_FIELD_QUEUES), *counters = json_get(dev, VL_FIELD_DEVICE_COUNTERS);
+        json_object *prev_queues = json_get(prev_dev, VL_FIELD_QUEUES);
+        _cleanup_(table_freep) Table *t = NULL, *dc = NULL;
+
+        printf("%s (%s)%s\n", json_get_str(dev, VL_FIELD_ID, "?"), json_get_str(dev, VL_FIELD_TYPE, "?"),
+               dt > 0 ? ": rates per second" : "");
+
+        for (size_t i = 0; i < ELEMENTSOF(queue_counters); i++)
+                headers[i + 1] = dt > 0 ? queue_counters[i].rate_header : queue_counters[i].header;
+        t = table_new_array(ELEMENTSOF(headers), headers);
+        if (!t)
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(headers); i++)
+                table_align_right(t, i);
+
+        for (size_t q = 0; queues && q < json_object_array_length(queues); q++) {
+                json_object *cur = json_object_array_get_idx(queues, q);
+                json_object *prev = find_by(prev_queues, VL_FIELD_INDEX, cur);
+
+                table_add(t, "%" PRIi64, json_get_int(cur, VL_FIELD_INDEX, (int64_t) q));
+                for (size_t i = 0; i < ELEMENTSOF(queue_counters); i++)
+                        add_counter_cell(t, &queue_counters[i], cur, prev, dt);
+        }
+        table_add(t, "total");
+        for (size_t i = 0; i < ELEMENTSOF(queue_counters); i++)
+                add_counter_cell(t, &queue_counters[i], json_get(dev, VL_FIELD_TOTALS),
+                                 json_get(prev_dev, VL_FIELD_TOTALS), dt);
+        table_print(t, stdout);
+
+        if (!counters || !json_object_is_type(counters, json_type_object) ||
+            json_object_object_length(counters) == 0)
+                return;
+        dc = table_new(2, "DEVICE COUNTER", dt > 0 ? "PER SECOND" : "VALUE");
+        if (!dc)
+                return;
+        table_align_right(dc, 1);
+        json_object_object_foreach(counters, key, val) {
+                Counter c = { .field = key, .bytes = strstr(key, "bytes") != NULL };
+
+                if (!json_object_is_type(val, json_type_int))
+                        continue;
+                table_add(dc, "%s", key);
+                add_counter_cell(dc, &c, counters, json_get(prev_dev, VL_FIELD_DEVICE_COUNTERS), dt);
+        }
+        putchar('\n');
+        table_print(dc, stdout);
+}
+
+static void print_prometheus(json_object *reply) {
+        json_object *devices = json_get(reply, VL_FIELD_DEVICES);
+        size_t n = devices ? json_object_array_length(devices) : 0;
+
+        /* The text format wants every sample of a metric together: loop metric by metric. */
+        for (size_t i = 0; i < ELEMENTSOF(queue_counters); i++) {
+                char name[128];
+
+                snprintf(name, sizeof(name), "vusidecar_queue_%s_total", queue_counters[i].field);
+                for (size_t d = 0; d < n; d++) {
+                        json_object *dev = json_object_array_get_idx(devices, d);
+                        json_object *queues = json_get(dev, VL_FIELD_QUEUES);
+
+                        for (size_t q = 0; queues && q < json_object_array_length(queues); q++) {
+                                json_object *qo = json_object_array_get_idx(queues, q);
+                                char labels[128];
+
+                                snprintf(labels, sizeof(labels), "device=\"%s\",queue=\"%" PRIi64 "\"",
+                                         json_get_str(dev, VL_FIELD_ID, "?"), json_get_int(qo, VL_FIELD_INDEX, 0));
+                                prom_sample(stdout, name, "counter", queue_counters[i].help, labels,
+                                            json_get_uint(qo, queue_counters[i].field, 0));
+                        }
+                }
+        }
+
+        /* Device counters: the names come from the daemon. Each name is printed once, with the
+         * samples of every device that has it, the first time a device shows it. */
+        for (size_t d = 0; d < n; d++) {
+                json_object *counters = json_get(json_object_array_get_idx(devices, d), VL_FIELD_DEVICE_COUNTERS);
+
+                if (!counters || !json_object_is_type(counters, json_type_object))
+                        continue;
+                json_object_object_foreach(counters, key, val) {
+                        bool gauge = strcmp(key, "in_flight") == 0 || strstr(key, "waiting"), earlier = false;
+                        char name[128];
+
+                        if (!json_object_is_type(val, json_type_int))
+                                continue;
+                        for (size_t e = 0; e < d && !earlier; e++)
+                                earlier = json_get(json_get(json_object_array_get_idx(devices, e),
+                                                            VL_FIELD_DEVICE_COUNTERS),
+                                                   key) != NULL;
+                        if (earlier)
+                                continue;
+                        snprintf(name, sizeof(name), "vusidecar_device_%s%s", key, gauge ? "" : "_total");
+                        for (char *p = name; *p; p++)
+                                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                                      (*p >= '0' && *p <= '9') || *p == '_'))
+                                        *p = '_';
+                        for (size_t e = d; e < n; e++) {
+                                json_object *dev = json_object_array_get_idx(devices, e);
+                                json_object *v = json_get(json_get(dev, VL_FIELD_DEVICE_COUNTERS), key);
+                                char labels[128];
+
+                                if (!v || !json_object_is_type(v, json_type_int))
+                                        continue;
+                                snprintf(labels, sizeof(labels), "device=\"%s\",type=\"%s\"",
+                                         json_get_str(dev, VL_FIELD_ID, "?"), json_get_str(dev, VL_FIELD_TYPE, "?"));
+                                prom_sample(stdout, name, gauge ? "gauge" : "counter",
+                                            "Device counter reported by vu-sidecar (see vu-sidecar-control(7)).",
+                                            labels, json_object_get_uint64(v));
+                        }
+                }
+        }
+}
+
+static int fetch(Vuctl *ctx, json_object **ret) {
+        return vuctl_call(ctx, VL_METHOD_GET_STATS, vuctl_device_params(ctx), ret);
+}
+
+static void print_once(Vuctl *ctx, json_object *reply, json_object *prev) {
+        json_object *devices = json_get(reply, VL_FIELD_DEVICES);
+        double dt = 0;
+
+        if (ctx->output == OUTPUT_JSON) {
+                vuctl_print_json(reply, ctx->watch_sec > 0);
+                return;
+        }
+        if (ctx->output == OUTPUT_PROMETHEUS) {
+                prom_reset();
+                print_prometheus(reply);
+                return;
+        }
+        if (ctx->watch_sec > 0) {
+                uint64_t now = json_get_uint(reply, VL_FIELD_TIMESTAMP_USEC, 0);
+                uint64_t then = json_get_uint(prev, VL_FIELD_TIMESTAMP_USEC, 0);
+
+                /* The first sample has nothing to compare with: rates show "-". */
+                dt = prev && now > then ? (double) (now - then) / 1e6 : 1e-9;
+        }
+        for (size_t d = 0; devices && d < json_object_array_length(devices); d++) {
+                json_object *dev = json_object_array_get_idx(devices, d);
+
+                if (d > 0)
+                        putchar('\n');
+                print_device_table(dev, prev ? find_by(json_get(prev, VL_FIELD_DEVICES), VL_FIELD_ID, dev) : NULL,
+                                   dt);
+        }
+        if (!devices || json_object_array_length(devices) == 0)
+                printf("no devices\n");
+        printf("\nG>B: guest to backend, B>G: backend to guest\n");
+}
+
+int verb_stats(Vuctl *ctx, int argc, char *argv[]) {
+        _cleanup_(json_object_putp) json_object *prev = NULL;
+        bool tty = isatty(STDOUT_FILENO);
+        int r;
+
+        if (argc > 1)
+                return vuctl_usage_error("stats takes no arguments (use --device ID, --watch N)");
+
+        if (ctx->watch_sec <= 0) {
+                _cleanup_(json_object_putp) json_object *reply = NULL;
+
+                r = fetch(ctx, &reply);
+                if (r != VUCTL_EXIT_OK)
+                        return r;
+                print_once(ctx, reply, NULL);
+                return VUCTL_EXIT_OK;
+        }
+
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        while (!interrupted) {
+                json_object *reply = NULL;
+                struct timespec ts = {
+                        .tv_sec = (time_t) ctx->watch_sec,
+                        .tv_nsec = (long) ((ctx->watch_sec - floor(ctx->watch_sec)) * 1e9),
+                };
+
+                r = fetch(ctx, &reply);
+                if (r != VUCTL_EXIT_OK)
+                        return interrupted ? VUCTL_EXIT_OK : r;
+                if (tty && ctx->output == OUTPUT_TABLE)
+                        fputs("\033[H\033[2J", stdout); /* home + clear: refresh in place */
+                else if (prev && ctx->output == OUTPUT_TABLE)
+                        putchar('\n');
+                print_once(ctx, reply, prev);
+                fflush(stdout);
+                json_object_put(prev);
+                prev = reply;
+                nanosleep(&ts, NULL); /* a signal ends the sleep early, and the loop */
+        }
+        return VUCTL_EXIT_OK;
+}
