@@ -387,7 +387,8 @@ void hostile_expect_refused_(Hostile *h, const char *file, int line, uint32_t re
         if (!needles_match(h, needles))
                 hostile_fail(file, line, "%s refused, but the error does not name the bad value (wanted \"%s\"): \"%s\"",
                              vu_request_to_string(request), needles[0], vu_last_error(&h->dev));
-        printf("   refused %s: %s\n", vu_request_to_string(request), vu_last_error(&h->dev));
+        if (!h->quiet)
+                printf("   refused %s: %s\n", vu_request_to_string(request), vu_last_error(&h->dev));
 }
 
 void hostile_expect_ok_(Hostile *h, const char *file, int line, uint32_t request, const void *payload,
@@ -592,7 +593,8 @@ void hostile_expect_pop_refused_(Hostile *h, const char *file, int line, unsigne
         if (!needles_match(h, needles))
                 hostile_fail(file, line, "the panic does not say what was wrong (wanted \"%s\"): \"%s\"",
                              needles[0], h->panic_msg);
-        printf("   refused chain: %s\n", h->panic_msg);
+        if (!h->quiet)
+                printf("   refused chain: %s\n", h->panic_msg);
 }
 
 uint64_t hostile_iov_len(const struct iovec *iov, unsigned int n) {

@@ -21,6 +21,7 @@
 
 #include "libvhost-user-ext.h"
 #include "libvhost-user.h"
+#include "macro.h"
 
 /* ---- test assertions: a failed check aborts with file, line and why ---- */
 
