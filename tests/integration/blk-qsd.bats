@@ -55,3 +55,17 @@ teardown() {
         run qemu_boot_blk "$sock" --args "vutest=verify-only vutest.seed=15"
         vt_check verify-only
 }
+
+@test "qsd: restarted while QEMU (reconnect=1) idles, the guest then finds its data" {
+        vt_start_qsd "$img" "$sock"
+        local first=$VT_LAST_PID
+        qemu_boot_blk "$sock" --bg --reconnect \
+                --args "vutest=write,idle,verify-only vutest.seed=16 vutest.idle-secs=10"
+        vt_wait_console '^VUTEST: IDLE begin' 90
+        kill -TERM "$first"
+        wait "$first" || true
+        rm -f "$sock"
+        vt_start_qsd "$img" "$sock"
+        vt_wait_qemu
+        vt_check write idle verify-only
+}

@@ -11,7 +11,7 @@
  *
  * Kernel command line (all optional but vutest=):
  *   vutest=STEP[,STEP...]  steps, run in order: write verify verify-only flush
- *                          discard zeroes readonly capacity serial mq bench idle
+ *                          discard zeroes readonly packed capacity serial mq bench idle
  *   vutest.dev=/dev/vda    vutest.seed=N (pattern seed, default 1)
  *   vutest.mib=N           MiB covered by write/verify (0 = whole disk; default 16)
  *   vutest.scratch=N       MiB offset of the scratch ranges flush/discard/zeroes/mq use
@@ -51,6 +51,7 @@
 #define CHUNK MIB
 #define ALIGN 4096
 #define VIRTIO_BLK_F_FLUSH_BIT 9
+#define VIRTIO_F_RING_PACKED_BIT 34
 
 typedef struct Config {
         char dev[64];
@@ -527,6 +528,19 @@ out:
         return r;
 }
 
+/* The guest driver runs the packed ring layout only if both sides negotiated VIRTIO_F_RING_PACKED. */
+static int step_packed(void) {
+        char features[80] = "";
+        int r = sysfs_read("device/features", features, sizeof(features));
+
+        if (r < 0)
+                return fail("packed", "cannot read the negotiated features: %s", strerror(-r));
+        if (strlen(features) <= VIRTIO_F_RING_PACKED_BIT || features[VIRTIO_F_RING_PACKED_BIT] != '1')
+                return fail("packed", "VIRTIO_F_RING_PACKED not negotiated (features %s)", features);
+        pass("packed", "features=%s", features);
+        return 0;
+}
+
 static int step_capacity(void) {
         uint64_t sectors = 0, bytes = 0;
 
@@ -934,6 +948,8 @@ static int run_step(const char *step) {
                 return step_clear("zeroes", BLKZEROOUT, "queue/write_zeroes_max_bytes");
         if (!strcmp(step, "readonly"))
                 return step_readonly();
+        if (!strcmp(step, "packed"))
+                return step_packed();
         if (!strcmp(step, "capacity"))
                 return step_capacity();
         if (!strcmp(step, "serial"))
@@ -945,7 +961,7 @@ static int run_step(const char *step) {
         if (!strcmp(step, "idle"))
                 return step_idle();
         return fail(step, "unknown step (known: write verify verify-only flush discard zeroes readonly "
-                          "capacity serial mq bench idle)");
+                          "packed capacity serial mq bench idle)");
 }
 
 int main(int argc, char **argv) {

@@ -248,6 +248,27 @@ vt_wait_console() {
         return 1
 }
 
+# vt_wait_qemu [SECS] — waits for the background QEMU to exit, then sets `output` (console)
+# and `status` (QEMU's exit status, 124 when it had to be killed) as `run` would.
+vt_wait_qemu() {
+        local secs=${1:-$VT_QEMU_TIMEOUT} i
+        status=0
+        for ((i = 0; i < secs * 10; i++)); do
+                kill -0 "$VT_QEMU_PID" 2>/dev/null || break
+                sleep 0.1
+        done
+        if kill -0 "$VT_QEMU_PID" 2>/dev/null; then
+                kill -KILL "$VT_QEMU_PID" 2>/dev/null || true
+                wait "$VT_QEMU_PID" 2>/dev/null || true
+                status=124
+        else
+                wait "$VT_QEMU_PID" || status=$?
+        fi
+        output=$(tr -d '\r' <"$VT_CONSOLE"; sed 's/^/qemu: /' "$VT_TMP/qemu-$VT_BOOTS.log")
+        ((status != 124)) || output+=$'\n'"qemu: killed after $secs s"
+        return 0
+}
+
 # vt_check WHAT... — after `run qemu_boot_blk ...`: QEMU exited 0, the guest printed
 # "VUTEST: PASS <what>" for every WHAT, no FAIL line, and its DONE line. Prints why not.
 vt_check() {
