@@ -38,7 +38,7 @@ int verb_resize(Vuctl *ctx, int argc, char *argv[]) {
                 vuctl_print_json(reply, false);
                 return VUCTL_EXIT_OK;
         }
-        printf("%s resized to %s (%" PRIu64 " bytes); %s\n", ctx->device ?: "the device",
+        printf("%s resized to %s (%" PRIu64 " bytes); %s\n", json_get_str(reply, VL_FIELD_DEVICE, "the device"),
                format_bytes(b, sizeof(b), json_get_uint(reply, VL_FIELD_SIZE, size)), json_get_uint(reply, VL_FIELD_SIZE, size),
                json_get_bool(reply, VL_FIELD_ANNOUNCED, false)
                        ? "the guest was told"

@@ -13,7 +13,7 @@ static void kv(const char *key, const char *format, ...) _printf_(2, 3);
 static void kv(const char *key, const char *format, ...) {
         va_list ap;
 
-        printf("  %-18s ", key);
+        printf("  %-21s ", key);
         va_start(ap, format);
         vprintf(format, ap);
         va_end(ap);
@@ -104,7 +104,7 @@ static void print_device(json_object *dev) {
 
                 if (!tab)
                         return;
-                printf("  memory regions     %zu\n", json_object_array_length(regions));
+                printf("  memory regions        %zu\n", json_object_array_length(regions));
                 table_align_right(tab, 1);
                 for (size_t i = 0; i < json_object_array_length(regions); i++) {
                         json_object *r = json_object_array_get_idx(regions, i);

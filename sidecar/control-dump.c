@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * io.vusidecar.DumpQueue: a queue's rings as the guest wrote them — the
+ * descriptor table (indirect tables followed one level, as the virtio spec
+ * allows), the avail ring and the used ring, flags decoded. Guest memory is
+ * read only through vu_guest_read(), which copies and range-checks, so a
+ * ring pointing anywhere yields an error in the reply, never a crash. Ring
+ * layouts are little-endian as virtio 1.x defines them.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+#include "control-methods.h"
+#include "libvhost-user-ext.h"
+#include "vusidecar-protocol.h"
+
+#define DUMP_COUNT_DEFAULT 16
+#define DUMP_COUNT_MAX 1024
+#define DUMP_INDIRECT_MAX 1024      /* entries shown of one indirect table */
+
+#define DESC_F_NEXT 1
+#define DESC_F_WRITE 2
+#define DESC_F_INDIRECT 4
+#define PACKED_DESC_F_AVAIL (1 << 7)
+#define PACKED_DESC_F_USED (1 << 15)
+#define AVAIL_F_NO_INTERRUPT 1
+#define USED_F_NO_NOTIFY 1
+
+typedef struct RawDesc {            /* split: addr, len, flags, next; packed: addr, len, id, flags */
+        uint64_t addr;
+        uint32_t len;
+        uint16_t a;
+        uint16_t b;
+} __attribute__((packed)) RawDesc;
+
+static json_object *flag_names(uint16_t flags, bool packed) {
+        json_object *a = json_object_new_array();
+
+        if (!a)
+                return NULL;
+        if (flags & DESC_F_NEXT)
+                json_object_array_add(a, json_object_new_string("NEXT"));
+        if (flags & DESC_F_WRITE)
+                json_object_array_add(a, json_object_new_string("WRITE"));
+        if (flags & DESC_F_INDIRECT)
+                json_object_array_add(a, json_object_new_string("INDIRECT"));
+        if (packed && (flags & PACKED_DESC_F_AVAIL))
+                json_object_array_add(a, json_object_new_string("AVAIL"));
+        if (packed && (flags & PACKED_DESC_F_USED))
+                json_object_array_add(a, json_object_new_string("USED"));
+        return a;
+}
+
+static json_object *desc_json(unsigned index, const RawDesc *raw, bool packed) {
+        json_object *o = json_object_new_object();
+        uint16_t flags = packed ? le16toh(raw->b) : le16toh(raw->a);
+
+        if (!o)
+                return NULL;
+        json_add_u64(o, VL_FIELD_INDEX, index);
+        json_add_u64(o, VL_FIELD_ADDR, le64toh(raw->addr));
+        json_add_u64(o, VL_FIELD_LEN, le32toh(raw->len));
+        json_add_u64(o, VL_FIELD_FLAGS, flags);
+        json_object_object_add(o, VL_FIELD_FLAG_NAMES, flag_names(flags, packed));
+        if (packed)
+                json_add_u64(o, VL_FIELD_BUFFER_ID, le16toh(raw->a));
+        else if (flags & DESC_F_NEXT)
+                json_add_u64(o, VL_FIELD_NEXT, le16toh(raw->b));
+        return o;
+}
+
+/* Read the indirect table a descriptor points at into the descriptor's JSON. */
+static void add_indirect(VuDev *dev, json_object *o, const RawDesc *raw, bool packed) {
+        uint64_t addr = le64toh(raw->addr);
+        uint32_t len = le32toh(raw->len);
+        json_object *table;
+        unsigned n;
+
+        if (len == 0 || len % sizeof(RawDesc) != 0) {
+                json_add_str(o, VL_FIELD_INDIRECT_ERROR, "length is not a non-zero multiple of 16 bytes");
+                return;
+        }
+        n = len / sizeof(RawDesc);
+        if (n > DUMP_INDIRECT_MAX)
+                n = DUMP_INDIRECT_MAX;
+        table = json_object_new_array();
+        if (!table)
+                return;
+        for (unsigned i = 0; i < n; i++) {
+                RawDesc d;
+
+                if (vu_guest_read(dev, addr + (uint64_t) i * sizeof(d), &d, sizeof(d)) < 0) {
+                        json_object_put(table);
+                        json_add_str(o, VL_FIELD_INDIRECT_ERROR, "the table is not in guest memory");
+                        return;
+                }
+                json_object_array_add(table, desc_json(i, &d, packed));
+        }
+        json_object_object_add(o, VL_FIELD_INDIRECT, table);
+}
+
+static int reply_not_ready(ControlClient *c, Device *d, unsigned queue) {
+        json_object *p = json_object_new_object();
+
+        if (p) {
+                json_add_str(p, VL_FIELD_DEVICE, d->id);
+                json_add_u64(p, VL_FIELD_QUEUE, queue);
+        }
+        return control_client_error(c, VL_ERROR_QUEUE_NOT_READY, p);
+}
+
+static json_object *read_u16(VuDev *dev, uint64_t gpa) {
+        uint16_t v;
+
+        if (vu_guest_read(dev, gpa, &v, sizeof(v)) < 0)
+                return NULL;
+        return json_object_new_uint64(le16toh(v));
+}
+
+static json_object *avail_json(VuDev *dev, const VuQueueInfo *qi, uint64_t gpa, unsigned from, unsigned count) {
+        json_object *o = json_object_new_object(), *ring = json_object_new_array();
+        uint16_t hdr[2];
+
+        if (!o || !ring || vu_guest_read(dev, gpa, hdr, sizeof(hdr)) < 0) {
+                json_object_put(o);
+                json_object_put(ring);
+                return NULL;
+        }
+        json_add_u64(o, VL_FIELD_FLAGS, le16toh(hdr[0]));
+        {
+                json_object *names = json_object_new_array();
+
+                if (names && (le16toh(hdr[0]) & AVAIL_F_NO_INTERRUPT))
+                        json_object_array_add(names, json_object_new_string("NO_INTERRUPT"));
+                json_object_object_add(o, VL_FIELD_FLAG_NAMES, names);
+        }
+        json_add_u64(o, VL_FIELD_IDX, le16toh(hdr[1]));
+        for (unsigned slot = from; slot < from + count; slot++) {
+                json_object *e = json_object_new_object(), *head = read_u16(dev, gpa + 4 + 2 * (uint64_t) slot);
+
+                if (!e || !head) {
+                        json_object_put(e);
+                        json_object_put(head);
+                        break;
+                }
+                json_add_u64(e, VL_FIELD_SLOT, slot);
+                json_object_object_add(e, VL_FIELD_HEAD, head);
+                json_object_array_add(ring, e);
+        }
+        json_object_object_add(o, VL_FIELD_RING, ring);
+        json_object_object_add(o, VL_FIELD_USED_EVENT,
+                               qi->event_idx ? read_u16(dev, gpa + 4 + 2 * (uint64_t) qi->size) : NULL);
+        return o;
+}
+
+static json_object *used_json(VuDev *dev, const VuQueueInfo *qi, uint64_t gpa, unsigned from, unsigned count) {
+        json_object *o = json_object_new_object(), *ring = json_object_new_array();
+        uint16_t hdr[2];
+
+        if (!o || !ring || vu_guest_read(dev, gpa, hdr, sizeof(hdr)) < 0) {
+                json_object_put(o);
+                json_object_put(ring);
+                return NULL;
+        }
+        json_add_u64(o, VL_FIELD_FLAGS, le16toh(hdr[0]));
+        {
+                json_object *names = json_object_new_array();
+
+                if (names && (le16toh(hdr[0]) & USED_F_NO_NOTIFY))
+                        json_object_array_add(names, json_object_new_string("NO_NOTIFY"));
+                json_object_object_add(o, VL_FIELD_FLAG_NAMES, names);
+        }
+        json_add_u64(o, VL_FIELD_IDX, le16toh(hdr[1]));
+        for (unsigned slot = from; slot < from + count; slot++) {
+                uint32_t elem[2];
+                json_object *e;
+
+                if (vu_guest_read(dev, gpa + 4 + 8 * (uint64_t) slot, elem, sizeof(elem)) < 0)
+                        break;
+                e = json_object_new_object();
+                if (!e)
+                        break;
+                json_add_u64(e, VL_FIELD_SLOT, slot);
+                json_add_u64(e, "id", le32toh(elem[0]));
+                json_add_u64(e, VL_FIELD_LEN, le32toh(elem[1]));
+                json_object_array_add(ring, e);
+        }
+        json_object_object_add(o, VL_FIELD_RING, ring);
+        json_object_object_add(o, VL_FIELD_AVAIL_EVENT,
+                               qi->event_idx ? read_u16(dev, gpa + 4 + 8 * (uint64_t) qi->size) : NULL);
+        return o;
+}
+
+int method_dump_queue(ControlClient *c, json_object *params, unsigned flags, void *userdata) {
+        static const char *const known[] = { VL_PARAM_DEVICE, VL_PARAM_QUEUE, VL_PARAM_FROM, VL_PARAM_COUNT, NULL };
+        Sidecar *s = userdata;
+        int64_t queue = 0, from = 0, count = DUMP_COUNT_DEFAULT;
+        uint64_t desc_gpa, avail_gpa, used_gpa;
+        json_object *p, *descs;
+        VuQueueInfo qi;
+        VuDevInfo info;
+        Device *d;
+        int r;
+
+        if (!control_check_params(c, params, known))
+                return 0;
+        r = varlink_param_int64(params, VL_PARAM_QUEUE, true, 0, 1023, &queue);
+        if (r < 0)
+                return control_client_error_invalid_parameter(c, VL_PARAM_QUEUE, "%s",
+                                                              r == -ENOENT ? "missing" : "must be a queue index 0…1023");
+        if (varlink_param_int64(params, VL_PARAM_FROM, false, 0, 65535, &from) < 0)
+                return control_client_error_invalid_parameter(c, VL_PARAM_FROM, "must be an index 0…65535");
+        if (varlink_param_int64(params, VL_PARAM_COUNT, false, 0, DUMP_COUNT_MAX, &count) < 0)
+                return control_client_error_invalid_parameter(c, VL_PARAM_COUNT, "must be 0…%d", DUMP_COUNT_MAX);
+        if (!control_resolve_device(c, s, params, false, &d))
+                return 0;
+
+        if (!d->vu_ready)
+                return reply_not_ready(c, d, (unsigned) queue);
+        vu_get_info(&d->vu, &info);
+        if ((uint64_t) queue >= info.max_queues) {
+                p = json_object_new_object();
+                if (p) {
+                        json_add_str(p, VL_FIELD_DEVICE, d->id);
+                        json_add_u64(p, VL_FIELD_QUEUE, (uint64_t) queue);
+                        json_add_u64(p, VL_FIELD_QUEUES, info.max_queues);
+                }
+                return control_client_error(c, VL_ERROR_NO_SUCH_QUEUE, p);
+        }
+        if (vu_queue_get_info(&d->vu, (int) queue, &qi) < 0 || !qi.ready || qi.size == 0 ||
+            vu_queue_get_ring_gpas(&d->vu, (int) queue, &desc_gpa, &avail_gpa, &used_gpa) < 0)
+                return reply_not_ready(c, d, (unsigned) queue);
+
+        /* Clip the window to the ring. */
+        if (from >= qi.size)
+                count = 0;
+        else if (from + count > qi.size)
+                count = qi.size - from;
+
+        p = json_object_new_object();
+        descs = json_object_new_array();
+        if (!p || !descs) {
+                json_object_put(p);
+                json_object_put(descs);
+                return -ENOMEM;
+        }
+        json_add_str(p, VL_FIELD_DEVICE, d->id);
+        json_add_u64(p, VL_FIELD_QUEUE, (uint64_t) queue);
+        json_add_u64(p, VL_FIELD_SIZE, qi.size);
+        json_add_bool(p, VL_FIELD_PACKED, qi.packed);
+        json_add_u64(p, VL_FIELD_DESC_GPA, desc_gpa);
+        json_add_u64(p, VL_FIELD_AVAIL_GPA, avail_gpa);
+        json_add_u64(p, VL_FIELD_USED_GPA, used_gpa);
+        json_add_u64(p, VL_FIELD_FROM, (uint64_t) from);
+        json_add_u64(p, VL_FIELD_COUNT, (uint64_t) count);
+
+        for (int64_t i = from; i < from + count; i++) {
+                json_object *o;
+                RawDesc raw;
+
+                if (vu_guest_read(&d->vu, desc_gpa + (uint64_t) i * sizeof(raw), &raw, sizeof(raw)) < 0) {
+                        json_object_put(descs);
+                        json_object_put(p);
+                        return control_client_error_errno(c, EFAULT,
+                                                          "%s queue %" PRIi64 ": descriptor %" PRIi64
+                                                          " is not in guest memory",
+                                                          d->id, queue, i);
+                }
+                o = desc_json((unsigned) i, &raw, qi.packed);
+                if (o && ((qi.packed ? le16toh(raw.b) : le16toh(raw.a)) & DESC_F_INDIRECT))
+                        add_indirect(&d->vu, o, &raw, qi.packed);
+                json_object_array_add(descs, o);
+        }
+        json_object_object_add(p, VL_FIELD_DESCRIPTORS, descs);
+
+        if (qi.packed) {
+                /* Packed rings have no avail/used rings, only event suppression areas. */
+                json_object_object_add(p, VL_FIELD_AVAIL, NULL);
+                json_object_object_add(p, VL_FIELD_USED, NULL);
+        } else {
+                json_object_object_add(p, VL_FIELD_AVAIL,
+                                       avail_json(&d->vu, &qi, avail_gpa, (unsigned) from, (unsigned) count));
+                json_object_object_add(p, VL_FIELD_USED,
+                                       used_json(&d->vu, &qi, used_gpa, (unsigned) from, (unsigned) count));
+        }
+        return control_client_reply(c, p);
+}

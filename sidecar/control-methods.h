@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What the io.vusidecar method files share: resolving the "device"
+ * parameter, refusing unknown parameters, and small JSON builders. The
+ * methods run on the event-loop thread (control-server.c calls them), so
+ * they read the daemon's state directly.
+ */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "control-server.h"
+#include "device.h"
+#include "sidecar.h"
+
+/*
+ * Find the device the call names. Without a "device" parameter: NULL in
+ * *ret if @all_if_missing (the call is about every device), else the only
+ * device. Returns 1 with *ret set, or 0 after answering the call with the
+ * error (NoSuchDevice, DeviceRequired, InvalidParameter).
+ */
+int control_resolve_device(ControlClient *c, Sidecar *s, json_object *params, bool all_if_missing,
+                           Device **ret);
+
+/* 1 if @params names only @known (NULL-terminated); else answers InvalidParameter and returns 0. */
+int control_check_params(ControlClient *c, json_object *params, const char *const *known);
+
+/* Add unsigned / signed / bool / string fields; ignore OOM (the reply is then shorter, not wrong). */
+void json_add_u64(json_object *o, const char *key, uint64_t v);
+void json_add_bool(json_object *o, const char *key, bool v);
+void json_add_str(json_object *o, const char *key, const char *v);   /* NULL → null */
+
+/* io.vusidecar.DumpQueue (control-dump.c). */
+int method_dump_queue(ControlClient *c, json_object *params, unsigned flags, void *userdata);
