@@ -38,7 +38,7 @@ teardown() {
 }
 
 @test "image: a device whose image file is missing is refused at start, naming the path" {
-        run timeout 60 "${PODMAN[@]}" run --rm "${CT_RUN_NOHC[@]}" \
+        run timeout 60 "${PODMAN[@]}" run --rm --name "$(ct_name)" "${CT_RUN_NOHC[@]}" \
                 -e VU_SIDECAR_BLK=id=blk0,path=/var/lib/vusidecar/missing.img "$CT_IMAGE"
         echo "$output"
         [[ $status -ne 0 ]]

@@ -13,7 +13,7 @@ ct_setup() {
                 skip "$(cat "$CT_STATE/skip")"
         fi
         [[ -f $CT_STATE/image ]] || {
-                echo "no image: run the containers-image ctest fixture first (ctest -R containers)" >&2
+                echo "no image: run the containers-build-image ctest fixture first (ctest -R containers)" >&2
                 return 1
         }
         CT_IMAGE=$(cat "$CT_STATE/image")
