@@ -23,6 +23,7 @@
  * Checked beyond "no crash, no UB, no leak": after vu_deinit() the process
  * holds exactly the fds it held before the input.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -69,6 +70,25 @@ static void drain_replies(Hostile *h) {
         }
 }
 
+static void list_fds(void) {
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *de;
+
+        while (d && (de = readdir(d))) {
+                char path[300], target[256];
+                ssize_t n;
+
+                snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+                n = readlink(path, target, sizeof(target) - 1);
+                if (n >= 0) {
+                        target[n] = 0;
+                        fprintf(stderr, "  fd %s -> %s\n", de->d_name, target);
+                }
+        }
+        if (d)
+                closedir(d);
+}
+
 static int make_fd(bool memfd) {
         int fd = memfd ? hostile_memfd(0x10000) : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
@@ -78,13 +98,10 @@ static int make_fd(bool memfd) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        static int fds_at_start = -1;
+        int fds_at_start = hostile_count_fds();
         unsigned int total_fds = 0;
         size_t pos = 0;
         Hostile h;
-
-        if (fds_at_start < 0)
-                fds_at_start = hostile_count_fds();
 
         hostile_new(&h, 2);
         h.quiet = true;
@@ -143,6 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         if (hostile_count_fds() != fds_at_start) {
                 fprintf(stderr, "fd leak: %d fds before the input, %d after\n", fds_at_start, hostile_count_fds());
+                list_fds();
                 abort();
         }
         return 0;
