@@ -935,8 +935,9 @@ static void blk_set_features(VuDev *vu, uint64_t features) {
         /* Without FLUSH the driver expects every completed write to be stable (virtio 1.2 5.2.6.1). */
         b->write_through = !(features & (1ULL << VIRTIO_BLK_F_FLUSH));
         if (b->write_through)
-                log_info("%s: the driver did not accept FLUSH: writes are made stable one by one",
-                         b->dev.id);
+                log_debug("%s: the driver did not accept FLUSH (firmware, or an old driver): writes are "
+                          "made stable one by one",
+                          b->dev.id);
 }
 
 static uint64_t blk_get_protocol_features(VuDev *vu) {
@@ -974,6 +975,35 @@ static int blk_set_config(VuDev *vu, const uint8_t *data, uint32_t offset, uint3
 
 static bool blk_queue_is_processed_in_order(VuDev *vu, int qidx) {
         return false; /* completions come back in whatever order the I/O finishes */
+}
+
+static const char *blk_feature_name(unsigned int bit) {
+        switch (bit) {
+        case VIRTIO_BLK_F_SIZE_MAX:
+                return "SIZE_MAX";
+        case VIRTIO_BLK_F_SEG_MAX:
+                return "SEG_MAX";
+        case VIRTIO_BLK_F_GEOMETRY:
+                return "GEOMETRY";
+        case VIRTIO_BLK_F_RO:
+                return "RO";
+        case VIRTIO_BLK_F_BLK_SIZE:
+                return "BLK_SIZE";
+        case VIRTIO_BLK_F_FLUSH:
+                return "FLUSH";
+        case VIRTIO_BLK_F_TOPOLOGY:
+                return "TOPOLOGY";
+        case VIRTIO_BLK_F_CONFIG_WCE:
+                return "CONFIG_WCE";
+        case VIRTIO_BLK_F_MQ:
+                return "MQ";
+        case VIRTIO_BLK_F_DISCARD:
+                return "DISCARD";
+        case VIRTIO_BLK_F_WRITE_ZEROES:
+                return "WRITE_ZEROES";
+        default:
+                return NULL;
+        }
 }
 
 static const VuDevIface blk_iface = {
@@ -1088,6 +1118,7 @@ static void blk_free(Device *d) {
 static const DeviceVTable blk_vtable = {
         .type_name = "blk",
         .iface = &blk_iface,
+        .feature_name = blk_feature_name,
         .start = blk_start,
         .stop = blk_stop,
         .reset = blk_reset,

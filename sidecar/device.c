@@ -183,9 +183,11 @@ static void device_on_library_log(VuDev *vu, int priority, const char *msg, void
         log_full_errno(priority, 0, "%s: %s", d->id, msg);
 }
 
-static void device_format_features(uint64_t features, char *buf, size_t size) {
+void device_format_features(const Device *d, uint64_t features, char *buf, size_t size) {
         size_t n = 0;
 
+        if (size == 0)
+                return;
         buf[0] = 0;
         for (unsigned int bit = 0; bit < 64 && n < size; bit++) {
                 const char *name;
@@ -193,7 +195,11 @@ static void device_format_features(uint64_t features, char *buf, size_t size) {
 
                 if (!(features & (UINT64_C(1) << bit)))
                         continue;
-                name = vu_virtio_feature_name(bit);
+                name = NULL;
+                if (bit < 24 && d->vtable->feature_name)
+                        name = d->vtable->feature_name(bit);
+                if (!name)
+                        name = vu_virtio_feature_name(bit);
                 if (name)
                         k = snprintf(buf + n, size - n, "%s%s", n ? " " : "", name);
                 else
@@ -220,7 +226,7 @@ static void device_on_message(VuDev *vu, const VhostUserMsg *msg, int result, vo
         case VHOST_USER_SET_FEATURES: {
                 char names[512];
 
-                device_format_features(vu->features, names, sizeof(names));
+                device_format_features(d, vu->features, names, sizeof(names));
                 if (vu->features != d->features_seen || d->features_seen == 0)
                         event_emit(d->sidecar, d, "negotiated", "virtio features 0x%" PRIx64 " (%s)",
                                    vu->features, names);

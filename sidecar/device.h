@@ -46,6 +46,8 @@ typedef enum DeviceState {
 typedef struct DeviceVTable {
         const char *type_name;          /* "blk", "net" */
         const VuDevIface *iface;        /* handed to vu_init() */
+        /* Name of a device-specific virtio feature bit (0..23), "FLUSH"; NULL if unknown. */
+        const char *(*feature_name)(unsigned int bit);
 
         /* A frontend connected and vu_init() succeeded. Return 0 or -errno (then we disconnect). */
         int (*start)(Device *d);
@@ -140,6 +142,13 @@ void device_detach(Device *d, const char *reason);
 static inline bool device_is_connected(const Device *d) {
         return d->state == DEVICE_CONNECTED && d->vu_ready;
 }
+
+/*
+ * Write the names of the bits in @features into @buf, space-separated
+ * ("SEG_MAX FLUSH VERSION_1 …"; unknown bits as "bitN"), device-specific
+ * bits named by @d's type.
+ */
+void device_format_features(const Device *d, uint64_t features, char *buf, size_t size);
 
 /* One line for STATUS= and logs: "blk0: serving pid 1234" / "blk0: waiting for frontend on PATH". */
 void device_describe(const Device *d, char *buf, size_t size);

@@ -160,13 +160,13 @@ static int sidecar_on_signal(sd_event_source *source, const struct signalfd_sigi
         }
 
         if (s->stopping) {
-                log_warning("Received %s again: exiting now, abandoning %llu in-flight request(s).",
-                            strsignal((int) si->ssi_signo), (unsigned long long) sidecar_in_flight(s));
+                log_warning("Received SIG%s again: exiting now, abandoning %llu in-flight request(s).",
+                            sigabbrev_np((int) si->ssi_signo), (unsigned long long) sidecar_in_flight(s));
                 (void) sd_event_exit(s->event, sidecar_in_flight(s) > 0 ? 1 : 0);
                 return 0;
         }
-        log_info("Received %s: stopping after %llu in-flight request(s) complete.", strsignal((int) si->ssi_signo),
-                 (unsigned long long) sidecar_in_flight(s));
+        log_info("Received SIG%s: stopping once %llu in-flight request(s) complete.",
+                 sigabbrev_np((int) si->ssi_signo), (unsigned long long) sidecar_in_flight(s));
         sidecar_stop(s);
         return 0;
 }
