@@ -1,0 +1,92 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Shared by tests/bats/vuctl-*.bats: start a real vu-sidecar serving one
+# blk image with its control socket in a private directory, stop it after
+# each test, and a generic varlink client (python3) that speaks the wire
+# protocol directly, NUL-framed JSON, as any third-party client would.
+
+vuctl_require() {
+        if [[ -z "${VU_SIDECAR:-}" || ! -x "${VU_SIDECAR}" ]]; then
+                skip "VU_SIDECAR is not set to a built vu-sidecar (run through ctest)"
+        fi
+        if [[ -z "${VUCTL:-}" || ! -x "${VUCTL}" ]]; then
+                skip "VUCTL is not set to a built vuctl (run through ctest)"
+        fi
+}
+
+# start_sidecar [extra vu-sidecar options…]: serve $TEST_DIR/disk.img as blk0.
+start_sidecar() {
+        TEST_DIR=$(mktemp -d /tmp/vuctl-bats.XXXXXX)
+        chmod 0755 "$TEST_DIR"
+        truncate -s 64M "$TEST_DIR/disk.img"
+        export VUCTL_SOCKET="$TEST_DIR/control.sock"
+        "$VU_SIDECAR" --blk "path=$TEST_DIR/disk.img" --runtime-dir "$TEST_DIR" \
+                --control "$VUCTL_SOCKET" --log-level debug "$@" \
+                >"$TEST_DIR/sidecar.log" 2>&1 &
+        SIDECAR_PID=$!
+        for _ in $(seq 100); do
+                [[ -S "$VUCTL_SOCKET" ]] && return 0
+                kill -0 "$SIDECAR_PID" 2>/dev/null || break
+                sleep 0.1
+        done
+        echo "vu-sidecar did not create $VUCTL_SOCKET; its log:" >&2
+        cat "$TEST_DIR/sidecar.log" >&2
+        return 1
+}
+
+stop_sidecar() {
+        if [[ -n "${SIDECAR_PID:-}" ]]; then
+                kill -TERM "$SIDECAR_PID" 2>/dev/null || true
+                wait "$SIDECAR_PID" 2>/dev/null || true
+                SIDECAR_PID=
+        fi
+        if [[ -n "${TEST_DIR:-}" ]]; then
+                rm -rf "$TEST_DIR"
+                TEST_DIR=
+        fi
+}
+
+# The sidecar must still be running (not crashed by what a test sent).
+sidecar_alive() {
+        kill -0 "$SIDECAR_PID"
+}
+
+# vl_call JSON…: send each message (a NUL after each) on one connection,
+# print each reply on its own line, stop after as many replies as messages
+# sent (or VL_REPLIES), or after VL_TIMEOUT seconds (default 5).
+vl_call() {
+        python3 - "$VUCTL_SOCKET" "$@" <<'EOF'
+import os, socket, sys, time
+path, msgs = sys.argv[1], sys.argv[2:]
+want = int(os.environ.get("VL_REPLIES", len(msgs)))
+deadline = time.monotonic() + float(os.environ.get("VL_TIMEOUT", "5"))
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(path)
+for m in msgs:
+    s.sendall(m.encode("utf-8", "surrogateescape") + b"\0")
+buf, got = b"", 0
+while got < want:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        print("TIMEOUT")
+        break
+    s.settimeout(left)
+    try:
+        data = s.recv(65536)
+    except socket.timeout:
+        print("TIMEOUT")
+        break
+    if not data:
+        print("EOF")
+        break
+    buf += data
+    while b"\0" in buf and got < want:
+        msg, buf = buf.split(b"\0", 1)
+        print(msg.decode())
+        got += 1
+EOF
+}
+
+# json_field EXPR: evaluate a Python expression on the JSON in $output (as j).
+json_field() {
+        python3 -c 'import json,sys; j=json.loads(sys.stdin.read()); print(eval(sys.argv[1]))' "$1" <<<"$output"
+}

@@ -1,0 +1,232 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Every vuctl verb against a real vu-sidecar serving a blk image with no
+# frontend connected: what an operator sees, what scripts parse (-j), and
+# the exit codes 0 ok / 1 daemon error / 2 usage / 3 cannot connect.
+
+load vuctl-helpers
+
+setup() {
+        vuctl_require
+        start_sidecar
+}
+
+teardown() {
+        stop_sidecar
+}
+
+@test "ping answers and exits 0" {
+        run "$VUCTL" ping
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"is alive"* ]]
+        run "$VUCTL" -j ping
+        [ "$status" -eq 0 ]
+        [ "$(json_field 'j["version"]')" != "" ]
+}
+
+@test "status shows the device, its socket and its image" {
+        run "$VUCTL" status
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"blk0 (blk): waiting"* ]]
+        [[ "$output" == *"$TEST_DIR/blk0.sock (server)"* ]]
+        [[ "$output" == *"frontend"*"none"* ]]
+        [[ "$output" == *"$TEST_DIR/disk.img"* ]]
+
+        run "$VUCTL" -j status
+        [ "$status" -eq 0 ]
+        [ "$(json_field 'j["devices"][0]["id"]')" = blk0 ]
+        [ "$(json_field 'j["devices"][0]["connected"]')" = False ]
+        [ "$(json_field 'j["devices"][0]["peer"]')" = None ]
+        [ "$(json_field 'j["devices"][0]["config"]["size_bytes"]')" = 67108864 ]
+        [ "$(json_field 'j["pid"]')" = "$SIDECAR_PID" ]
+        [ "$(json_field 'j["control_socket"]')" = "$VUCTL_SOCKET" ]
+}
+
+@test "--device picks a device; an unknown one is a daemon error (exit 1)" {
+        run "$VUCTL" --device blk0 -j status
+        [ "$status" -eq 0 ]
+        [ "$(json_field 'len(j["devices"])')" = 1 ]
+        run "$VUCTL" --device nope status
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"no device 'nope'"* ]]
+}
+
+@test "stats: per-queue and total counters with the direction named, json and prometheus" {
+        run "$VUCTL" stats
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"G>B CHAINS"*"B>G CHAINS"* ]]
+        [[ "$output" == *"total"* ]]
+        [[ "$output" == *"guest to backend"* ]]
+
+        run "$VUCTL" -o json stats
+        [ "$status" -eq 0 ]
+        [ "$(json_field 'j["devices"][0]["totals"]["guest_to_backend_bytes"]')" = 0 ]
+        [ "$(json_field 'j["devices"][0]["queues"][0]["index"]')" = 0 ]
+        [ "$(json_field '"backend_to_guest_data_bytes" in j["devices"][0]["device_counters"]')" = True ]
+
+        run "$VUCTL" -o prometheus stats
+        [ "$status" -eq 0 ]
+        [[ "$output" == *'# TYPE vusidecar_queue_kicks_total counter'* ]]
+        [[ "$output" == *'vusidecar_queue_kicks_total{device="blk0",queue="0"} 0'* ]]
+        # every metric family is announced once
+        [ "$(grep -c '^# TYPE vusidecar_queue_kicks_total' <<<"$output")" -eq 1 ]
+}
+
+@test "stats --watch refreshes with rates until interrupted" {
+        run timeout --preserve-status -s INT 3 "$VUCTL" stats --watch 1
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"rates per second"* ]]
+        [[ "$output" == *"KICKS/s"* ]]
+        [ "$(grep -c '^blk0 (blk)' <<<"$output")" -ge 2 ]
+}
+
+@test "queues without a frontend lists none; dump says the queue is not set up (exit 1)" {
+        run "$VUCTL" queues
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"blk0: 0 queues"* ]]
+        run "$VUCTL" -j queues
+        [ "$(json_field 'j["connected"]')" = False ]
+
+        run "$VUCTL" dump 0
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"queue 0 of blk0 is not set up"* ]]
+}
+
+@test "log shows the dirty log inactive" {
+        run "$VUCTL" log
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"dirty log inactive"* ]]
+        run "$VUCTL" -j log
+        [ "$(json_field 'j["active"]')" = False ]
+        [ "$(json_field 'j["started_realtime_usec"]')" = None ]
+}
+
+@test "set log-level changes the daemon's level and status shows it" {
+        run "$VUCTL" set log-level warning
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"debug -> warning"* ]]
+        run "$VUCTL" -j status
+        [ "$(json_field 'j["log_level"]')" = warning ]
+}
+
+@test "set iops/bps applies limits in one call; read-only toggles" {
+        run "$VUCTL" set iops 500 bps 4M
+        [ "$status" -eq 0 ]
+        run "$VUCTL" -j status
+        [ "$(json_field 'j["devices"][0]["config"]["iops_limit"]')" = 500 ]
+        [ "$(json_field 'j["devices"][0]["config"]["bps_limit"]')" = 4194304 ]
+
+        run "$VUCTL" set read-only on
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"off -> on"* ]]
+        run "$VUCTL" -j status
+        [ "$(json_field 'j["devices"][0]["config"]["read_only"]')" = True ]
+        run "$VUCTL" set read-only off
+        [ "$status" -eq 0 ]
+}
+
+@test "set refuses bad keys and values before sending anything (exit 2)" {
+        run "$VUCTL" set log-level debug colour blue
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"unknown setting 'colour'"* ]]
+        run "$VUCTL" -j status
+        [ "$(json_field 'j["log_level"]')" = debug ]
+
+        run "$VUCTL" set iops -5
+        [ "$status" -eq 2 ]
+        run "$VUCTL" set read-only maybe
+        [ "$status" -eq 2 ]
+        run "$VUCTL" set log-level
+        [ "$status" -eq 2 ]
+}
+
+@test "set poll is refused with a reason when the daemon cannot poll" {
+        run "$VUCTL" set poll 50
+        if [ "$status" -eq 0 ]; then
+                run "$VUCTL" -j status
+                [ "$(json_field 'j["devices"][0]["poll_usec"]')" = 50 ]
+        else
+                [ "$status" -eq 1 ]
+                [[ "$output" == *"polling"* ]]
+        fi
+}
+
+@test "resize grows the image; sizes take suffixes; bad sizes are usage errors" {
+        run "$VUCTL" resize 128M
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"128 MiB"* ]]
+        [ "$(stat -c %s "$TEST_DIR/disk.img")" -eq 134217728 ]
+        run "$VUCTL" -j status
+        [ "$(json_field 'j["devices"][0]["config"]["capacity_sectors"]')" = 262144 ]
+
+        run "$VUCTL" resize 1000
+        [ "$status" -eq 2 ]
+        run "$VUCTL" resize 12Q
+        [ "$status" -eq 2 ]
+        run "$VUCTL" resize
+        [ "$status" -eq 2 ]
+}
+
+@test "reset-stats succeeds" {
+        run "$VUCTL" reset-stats
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"reset"* ]]
+}
+
+@test "monitor streams events as they happen until interrupted" {
+        "$VUCTL" -j monitor >"$TEST_DIR/monitor.out" 2>&1 &
+        local mon=$!
+        for _ in $(seq 50); do
+                grep -q subscribed "$TEST_DIR/monitor.out" && break
+                sleep 0.1
+        done
+        run "$VUCTL" set log-level info
+        [ "$status" -eq 0 ]
+        run "$VUCTL" resize 96M
+        [ "$status" -eq 0 ]
+        for _ in $(seq 50); do
+                grep -q '"resize"' "$TEST_DIR/monitor.out" && break
+                sleep 0.1
+        done
+        kill -INT "$mon"
+        local rc=0
+        wait "$mon" || rc=$?
+        cat "$TEST_DIR/monitor.out"
+        [ "$rc" -eq 0 ]
+        grep -q '"event":"log-level"' "$TEST_DIR/monitor.out"
+        grep -q '"event":"resize"' "$TEST_DIR/monitor.out"
+        grep -q '"device":"blk0"' "$TEST_DIR/monitor.out"
+}
+
+@test "monitor ends with exit 1 when the sidecar stops" {
+        "$VUCTL" monitor >"$TEST_DIR/monitor.out" 2>&1 &
+        local mon=$!
+        sleep 0.5
+        kill -TERM "$SIDECAR_PID"
+        wait "$SIDECAR_PID" || true
+        SIDECAR_PID=
+        local rc=0
+        wait "$mon" || rc=$?
+        cat "$TEST_DIR/monitor.out"
+        [ "$rc" -eq 1 ]
+        grep -q "closed the connection" "$TEST_DIR/monitor.out"
+}
+
+@test "help, usage errors and an absent sidecar give exit codes 0, 2 and 3" {
+        run "$VUCTL" help
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"reset-stats"* ]]
+        run "$VUCTL" frobnicate
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"unknown verb 'frobnicate'"* ]]
+        run "$VUCTL" --output xml status
+        [ "$status" -eq 2 ]
+        run "$VUCTL" -o prometheus status
+        [ "$status" -eq 2 ]
+        run "$VUCTL" --socket "$TEST_DIR/absent.sock" ping
+        [ "$status" -eq 3 ]
+        [[ "$output" == *"cannot connect to $TEST_DIR/absent.sock"*"is vu-sidecar running?"* ]]
+        VUCTL_SOCKET="$TEST_DIR/absent2.sock" run "$VUCTL" status
+        [ "$status" -eq 3 ]
+        [[ "$output" == *"absent2.sock"* ]]
+}
