@@ -135,7 +135,8 @@ static int disk_io(BlkDevice *blk, const struct iovec *iov, int n, uint64_t off,
                 return 0;
         }
         size_t want = iov_size(iov, (unsigned int) n);
-        ssize_t r = to_disk ? pwritev(blk->disk_fd, iov, n, (off_t) off) : preadv(blk->disk_fd, iov, n, (off_t) off);
+        ssize_t r = to_disk ? pwritev(blk->disk_fd, iov, n, (off_t) off)
+                            : preadv(blk->disk_fd, iov, n, (off_t) off);
         return r == (ssize_t) want ? 0 : -1;
 }
 
@@ -151,9 +152,10 @@ static unsigned int blk_request(BlkDevice *blk, VuVirtqElement *e) {
         int n;
 
         /* A request needs a header to read and a status byte to write: without, no reply is possible. */
-        if (iov_size(e->out_sg, e->out_num) < sizeof(hdr) || in_total < 1 || e->in_sg[e->in_num - 1].iov_len < 1) {
-                fprintf(stderr, "blk-device: request %u malformed (%zu readable, %zu writable bytes)\n", e->index,
-                        iov_size(e->out_sg, e->out_num), in_total);
+        if (iov_size(e->out_sg, e->out_num) < sizeof(hdr) || in_total < 1 ||
+            e->in_sg[e->in_num - 1].iov_len < 1) {
+                fprintf(stderr, "blk-device: request %u malformed (%zu readable, %zu writable bytes)\n",
+                        e->index, iov_size(e->out_sg, e->out_num), in_total);
                 return 0;
         }
         n = iov_slice(e->out_sg, e->out_num, 0, sizeof(hdr), part, BLK_MAX_IOV);
@@ -244,8 +246,9 @@ static uint64_t blk_get_features(VuDev *dev) {
         BlkDevice *blk = blk_of(dev);
 
         return (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
-               (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH) |
-               (1ULL << VIRTIO_BLK_F_SEG_MAX) | (blk->read_only ? 1ULL << VIRTIO_BLK_F_RO : 0);
+               (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) |
+               (1ULL << VIRTIO_BLK_F_FLUSH) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |
+               (blk->read_only ? 1ULL << VIRTIO_BLK_F_RO : 0);
 }
 
 static uint64_t blk_get_protocol_features(VuDev *dev) {

@@ -36,10 +36,10 @@ typedef struct BlkWatch {
 } BlkWatch;
 
 struct BlkDevice {
-        VuDev dev; /* first: the library's callbacks hand back &dev */
-        uint8_t *disk;       /* RAM disk, or NULL with a file */
-        int disk_fd;         /* file, or -1 with a RAM disk */
-        uint64_t capacity;   /* bytes */
+        VuDev dev;         /* first: the library's callbacks hand back &dev */
+        uint8_t *disk;     /* RAM disk, or NULL with a file */
+        int disk_fd;       /* file, or -1 with a RAM disk */
+        uint64_t capacity; /* bytes */
         char serial[20];
         bool read_only;
 
@@ -50,7 +50,7 @@ struct BlkDevice {
         blk_release_cb release;
         void *userdata;
 
-        uint64_t requests;  /* completed */
+        uint64_t requests; /* completed */
         bool panicked;
 };
 

@@ -40,10 +40,10 @@ static int parse_u64(const char *opt, const char *s, uint64_t *ret) {
 
 int main(int argc, char **argv) {
         static const struct option options[] = {
-                {"socket", required_argument, NULL, 's'},  {"size", required_argument, NULL, 'S'},
-                {"file", required_argument, NULL, 'f'},    {"serial", required_argument, NULL, 'i'},
-                {"read-only", no_argument, NULL, 'r'},     {"connections", required_argument, NULL, 'n'},
-                {"help", no_argument, NULL, 'h'},          {}};
+                {"socket", required_argument, NULL, 's'}, {"size", required_argument, NULL, 'S'},
+                {"file", required_argument, NULL, 'f'},   {"serial", required_argument, NULL, 'i'},
+                {"read-only", no_argument, NULL, 'r'},    {"connections", required_argument, NULL, 'n'},
+                {"help", no_argument, NULL, 'h'},         {}};
         const char *socket_path = NULL, *file = NULL, *serial = "compat-blk";
         uint64_t size = 64 * 1024 * 1024, connections = 0;
         bool read_only = false;

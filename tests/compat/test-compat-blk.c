@@ -22,30 +22,30 @@
 #define DISK_SIZE (4 * 1024 * 1024)
 #define SERIAL "compat-serial-42"
 
-#define CHECK(x)                                                                         \
-        do {                                                                             \
-                if (!(x)) {                                                              \
-                        fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #x);  \
-                        abort();                                                         \
-                }                                                                        \
+#define CHECK(x)                                                                                            \
+        do {                                                                                                \
+                if (!(x)) {                                                                                 \
+                        fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #x);                     \
+                        abort();                                                                            \
+                }                                                                                           \
         } while (0)
-#define CHECK_EQ(a, b)                                                                                  \
-        do {                                                                                            \
-                long long _a = (long long) (a), _b = (long long) (b);                                   \
-                if (_a != _b) {                                                                         \
-                        fprintf(stderr, "%s:%d: FAILED: %s == %s: %lld != %lld\n", __FILE__, __LINE__,  \
-                                #a, #b, _a, _b);                                                        \
-                        abort();                                                                        \
-                }                                                                                       \
+#define CHECK_EQ(a, b)                                                                                      \
+        do {                                                                                                \
+                long long _a = (long long) (a), _b = (long long) (b);                                       \
+                if (_a != _b) {                                                                             \
+                        fprintf(stderr, "%s:%d: FAILED: %s == %s: %lld != %lld\n", __FILE__, __LINE__, #a,  \
+                                #b, _a, _b);                                                                \
+                        abort();                                                                            \
+                }                                                                                           \
         } while (0)
-#define CHECK_OK(x)                                                                                     \
-        do {                                                                                            \
-                long long _r = (long long) (x);                                                         \
-                if (_r < 0) {                                                                           \
-                        fprintf(stderr, "%s:%d: FAILED: %s: %s\n", __FILE__, __LINE__, #x,              \
-                                strerror((int) -_r));                                                   \
-                        abort();                                                                        \
-                }                                                                                       \
+#define CHECK_OK(x)                                                                                         \
+        do {                                                                                                \
+                long long _r = (long long) (x);                                                             \
+                if (_r < 0) {                                                                               \
+                        fprintf(stderr, "%s:%d: FAILED: %s: %s\n", __FILE__, __LINE__, #x,                  \
+                                strerror((int) -_r));                                                       \
+                        abort();                                                                            \
+                }                                                                                           \
         } while (0)
 
 typedef struct Guest {
@@ -62,8 +62,9 @@ static void pattern(uint8_t *p, size_t n, unsigned int seed) {
 
 static void guest_connect(Guest *g, const char *path) {
         uint64_t f, pf;
-        const uint64_t want = F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX) | F(VIRTIO_RING_F_INDIRECT_DESC) |
-                              F(VIRTIO_BLK_F_BLK_SIZE) | F(VIRTIO_BLK_F_FLUSH);
+        const uint64_t want = F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX) |
+                              F(VIRTIO_RING_F_INDIRECT_DESC) | F(VIRTIO_BLK_F_BLK_SIZE) |
+                              F(VIRTIO_BLK_F_FLUSH);
 
         CHECK_OK(vf_conn_connect(path, 5000, &g->conn));
         CHECK_OK(vf_mem_new(&g->mem));
@@ -120,7 +121,8 @@ static uint8_t guest_request(Guest *g, uint32_t type, uint64_t sector, uint32_t 
                 uint32_t seg = len / nseg;
                 if (i == nseg - 1)
                         seg = len - seg * (nseg - 1);
-                b[n++] = (VfBuf){.gpa = g->data_gpa + (uint64_t) (len / nseg) * i, .len = seg, .write = write};
+                b[n++] = (VfBuf){
+                        .gpa = g->data_gpa + (uint64_t) (len / nseg) * i, .len = seg, .write = write};
         }
         b[n++] = (VfBuf){.gpa = g->status_gpa, .len = 1, .write = true};
 
@@ -174,13 +176,16 @@ static void session_write_read(const char *path) {
         CHECK(memcmp(data, want, sizeof(want)) == 0);
 
         memset(data, 0, 64);
-        CHECK_EQ(guest_request(&g, VIRTIO_BLK_T_GET_ID, 0, VIRTIO_BLK_ID_BYTES, 1, false, &used), VIRTIO_BLK_S_OK);
+        CHECK_EQ(guest_request(&g, VIRTIO_BLK_T_GET_ID, 0, VIRTIO_BLK_ID_BYTES, 1, false, &used),
+                 VIRTIO_BLK_S_OK);
         CHECK_EQ(used, VIRTIO_BLK_ID_BYTES + 1);
         CHECK(strcmp((char *) data, SERIAL) == 0);
 
         CHECK_EQ(guest_request(&g, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &used), VIRTIO_BLK_S_OK);
-        CHECK_EQ(guest_request(&g, VIRTIO_BLK_T_IN, DISK_SIZE / 512 - 1, 1024, 1, false, &used), VIRTIO_BLK_S_IOERR);
-        CHECK_EQ(guest_request(&g, VIRTIO_BLK_T_OUT, UINT64_MAX / 256, 512, 1, false, &used), VIRTIO_BLK_S_IOERR);
+        CHECK_EQ(guest_request(&g, VIRTIO_BLK_T_IN, DISK_SIZE / 512 - 1, 1024, 1, false, &used),
+                 VIRTIO_BLK_S_IOERR);
+        CHECK_EQ(guest_request(&g, VIRTIO_BLK_T_OUT, UINT64_MAX / 256, 512, 1, false, &used),
+                 VIRTIO_BLK_S_IOERR);
         CHECK_EQ(guest_request(&g, 77, 0, 512, 1, false, &used), VIRTIO_BLK_S_UNSUPP);
 
         unsigned int base;
@@ -198,7 +203,8 @@ static void session_read_again(const char *path) {
         guest_connect(&g, path);
         uint8_t *data = vf_mem_gpa(g.mem, g.data_gpa, 16384);
         for (unsigned int i = 0; i < 16; i += 5) {
-                CHECK_EQ(guest_request(&g, VIRTIO_BLK_T_IN, i * 100, 16384, 2, true, &used), VIRTIO_BLK_S_OK);
+                CHECK_EQ(guest_request(&g, VIRTIO_BLK_T_IN, i * 100, 16384, 2, true, &used),
+                         VIRTIO_BLK_S_OK);
                 pattern(want, 16384, i);
                 CHECK(memcmp(data, want, 16384) == 0);
         }
@@ -225,8 +231,8 @@ int main(int argc, char **argv) {
         CHECK(pid >= 0);
         if (pid == 0) {
                 alarm(30);
-                execl(argv[1], argv[1], "--socket", sock, "--file", disk, "--serial", SERIAL, "--connections", "2",
-                      (char *) NULL);
+                execl(argv[1], argv[1], "--socket", sock, "--file", disk, "--serial", SERIAL,
+                      "--connections", "2", (char *) NULL);
                 perror("exec compat-blk");
                 _exit(127);
         }

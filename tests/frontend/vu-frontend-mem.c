@@ -278,8 +278,8 @@ int vf_get_inflight_fd(VfConn *c, uint16_t num_queues, uint16_t queue_size, VfIn
         inf->mmap_offset = reply.payload.inflight.mmap_offset;
         inf->num_queues = reply.payload.inflight.num_queues;
         inf->queue_size = reply.payload.inflight.queue_size;
-        void *map = mmap(NULL, inf->mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-                         (off_t) inf->mmap_offset);
+        void *map =
+                mmap(NULL, inf->mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t) inf->mmap_offset);
         if (map == MAP_FAILED)
                 return -errno;
         inf->map = map;

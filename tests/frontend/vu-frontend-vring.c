@@ -32,7 +32,7 @@ struct VfVring {
         uint16_t avail_shadow;    /* next avail slot we fill */
         uint16_t avail_published; /* avail->idx as last published */
         uint16_t last_used;
-        bool announced;           /* vf_vring_setup() ran once */
+        bool announced; /* vf_vring_setup() ran once */
 
         /* per head: descriptors it took from the table, and its indirect table */
         uint16_t *chain_len;

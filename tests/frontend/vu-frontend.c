@@ -161,8 +161,8 @@ static void pump(VfConn *c) {
                 c->pump(c->pump_userdata);
 }
 
-int vf_send(VfConn *c, uint32_t request, uint32_t flags, const void *payload, uint32_t size,
-            const int *fds, unsigned int nfds) {
+int vf_send(VfConn *c, uint32_t request, uint32_t flags, const void *payload, uint32_t size, const int *fds,
+            unsigned int nfds) {
         uint32_t hdr[3] = {request, flags, size};
         struct iovec iov[2] = {
                 {.iov_base = hdr, .iov_len = sizeof(hdr)},
@@ -275,8 +275,8 @@ int vf_request(VfConn *c, uint32_t request, const void *payload, uint32_t size, 
         bool ack = !ret_reply && c->reply_ack;
         VfMsg reply;
 
-        int r = vf_send(c, request, VF_VERSION | (ack ? VHOST_USER_NEED_REPLY_MASK : 0), payload, size,
-                        fds, nfds);
+        int r = vf_send(c, request, VF_VERSION | (ack ? VHOST_USER_NEED_REPLY_MASK : 0), payload, size, fds,
+                        nfds);
         if (r < 0)
                 return r;
         if (!ret_reply && !ack)
@@ -442,8 +442,7 @@ int vf_set_config(VfConn *c, uint32_t offset, const void *buf, uint32_t size) {
         if (size > VHOST_USER_MAX_CONFIG_SIZE)
                 return -E2BIG;
         memcpy(cfg.region, buf, size);
-        return vf_request(c, VHOST_USER_SET_CONFIG, &cfg, VHOST_USER_CONFIG_HDR_SIZE + size, NULL, 0,
-                          NULL);
+        return vf_request(c, VHOST_USER_SET_CONFIG, &cfg, VHOST_USER_CONFIG_HDR_SIZE + size, NULL, 0, NULL);
 }
 
 int vf_set_status(VfConn *c, uint8_t status) {

@@ -89,8 +89,8 @@ bool vf_conn_reply_ack(const VfConn *c);
  * vf_send: send one message (header + @size bytes of @payload + @fds). The
  * fds stay the caller's. Calls the pump afterwards.
  */
-int vf_send(VfConn *c, uint32_t request, uint32_t flags, const void *payload, uint32_t size,
-            const int *fds, unsigned int nfds);
+int vf_send(VfConn *c, uint32_t request, uint32_t flags, const void *payload, uint32_t size, const int *fds,
+            unsigned int nfds);
 
 /* vf_send_raw: write bytes as they are (hostile tests), with optional fds. Calls the pump. */
 int vf_send_raw(VfConn *c, const void *buf, size_t len, const int *fds, unsigned int nfds);
@@ -106,8 +106,8 @@ int vf_recv(VfConn *c, VfMsg *ret);
 /*
  * vf_request: send a request and collect what answers it. With @ret_reply
  * the request has a reply of its own: it is read and checked (request
- * number, REPLY flag); an empty one means refused (-EREMOTEIO). Without, and REPLY_ACK on, NEED_REPLY is set and the
- * ack is read: -EREMOTEIO if it says failure. Without either, nothing is read.
+ * number, REPLY flag); an empty one means refused (-EREMOTEIO). Without, and REPLY_ACK on, NEED_REPLY is set
+ * and the ack is read: -EREMOTEIO if it says failure. Without either, nothing is read.
  */
 int vf_request(VfConn *c, uint32_t request, const void *payload, uint32_t size, const int *fds,
                unsigned int nfds, VfMsg *ret_reply);
@@ -145,8 +145,8 @@ typedef struct VfRegion {
         uint64_t mmap_offset; /* where the region starts in its fd */
         int fd;               /* memfd (owned if owns_fd) */
         bool owns_fd;
-        uint8_t *host;        /* our mapping of [gpa, gpa+size) */
-        uint64_t next_free;   /* bump allocator: offset of the next free byte */
+        uint8_t *host;      /* our mapping of [gpa, gpa+size) */
+        uint64_t next_free; /* bump allocator: offset of the next free byte */
 } VfRegion;
 
 typedef struct VfMem VfMem;

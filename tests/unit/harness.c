@@ -115,7 +115,8 @@ static unsigned int echo_element(const VuVirtqElement *e) {
 
         while (oi < e->out_num && ii < e->in_num) {
                 size_t n = MIN(e->out_sg[oi].iov_len - ooff, e->in_sg[ii].iov_len - ioff);
-                memcpy((uint8_t *) e->in_sg[ii].iov_base + ioff, (uint8_t *) e->out_sg[oi].iov_base + ooff, n);
+                memcpy((uint8_t *) e->in_sg[ii].iov_base + ioff, (uint8_t *) e->out_sg[oi].iov_base + ooff,
+                       n);
                 ooff += n;
                 ioff += n;
                 written += n;
@@ -186,7 +187,8 @@ static TestDev *test_dev_alloc(void) {
         TestDev *td = calloc(1, sizeof(*td));
 
         ASSERT_NOT_NULL(td);
-        td->device_features = (UINT64_C(1) << VIRTIO_F_VERSION_1) | (UINT64_C(1) << VIRTIO_RING_F_INDIRECT_DESC) |
+        td->device_features = (UINT64_C(1) << VIRTIO_F_VERSION_1) |
+                              (UINT64_C(1) << VIRTIO_RING_F_INDIRECT_DESC) |
                               (UINT64_C(1) << VIRTIO_RING_F_EVENT_IDX);
         td->device_protocol_features = (UINT64_C(1) << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD);
         td->config_len = 64;
@@ -234,7 +236,8 @@ bool test_dev_serve(TestDev *td, int timeout_ms) {
                 return false;
         p[n++] = (struct pollfd){.fd = td->backend_fd, .events = POLLIN};
         for (unsigned int i = 0; i < td->nwatches; i++)
-                p[n++] = (struct pollfd){.fd = td->watches[i].fd, .events = (short) td->watches[i].condition};
+                p[n++] =
+                        (struct pollfd){.fd = td->watches[i].fd, .events = (short) td->watches[i].condition};
         if (poll(p, n, timeout_ms) <= 0)
                 return true;
         if (p[0].revents && !vu_dispatch(&td->dev))

@@ -23,106 +23,106 @@
 
 /* ---- assertions ---------------------------------------------------------- */
 
-#define TEST_FAIL(...)                                                       \
-        do {                                                                 \
-                fprintf(stderr, "%s:%d: FAILED: ", __FILE__, __LINE__);      \
-                fprintf(stderr, __VA_ARGS__);                                \
-                fputc('\n', stderr);                                         \
-                abort();                                                     \
+#define TEST_FAIL(...)                                                                                      \
+        do {                                                                                                \
+                fprintf(stderr, "%s:%d: FAILED: ", __FILE__, __LINE__);                                     \
+                fprintf(stderr, __VA_ARGS__);                                                               \
+                fputc('\n', stderr);                                                                        \
+                abort();                                                                                    \
         } while (0)
 
-#define ASSERT_TRUE(x)                                                       \
-        do {                                                                 \
-                if (!(x))                                                    \
-                        TEST_FAIL("expected true: %s", #x);                  \
+#define ASSERT_TRUE(x)                                                                                      \
+        do {                                                                                                \
+                if (!(x))                                                                                   \
+                        TEST_FAIL("expected true: %s", #x);                                                 \
         } while (0)
 
-#define ASSERT_FALSE(x)                                                      \
-        do {                                                                 \
-                if (x)                                                       \
-                        TEST_FAIL("expected false: %s", #x);                 \
+#define ASSERT_FALSE(x)                                                                                     \
+        do {                                                                                                \
+                if (x)                                                                                      \
+                        TEST_FAIL("expected false: %s", #x);                                                \
         } while (0)
 
-#define ASSERT_EQ(a, b)                                                                            \
-        do {                                                                                       \
-                long long _a = (long long) (a), _b = (long long) (b);                              \
-                if (_a != _b)                                                                      \
-                        TEST_FAIL("%s == %s: %lld (0x%llx) != %lld (0x%llx)", #a, #b, _a,          \
-                                  (unsigned long long) _a, _b, (unsigned long long) _b);           \
+#define ASSERT_EQ(a, b)                                                                                     \
+        do {                                                                                                \
+                long long _a = (long long) (a), _b = (long long) (b);                                       \
+                if (_a != _b)                                                                               \
+                        TEST_FAIL("%s == %s: %lld (0x%llx) != %lld (0x%llx)", #a, #b, _a,                   \
+                                  (unsigned long long) _a, _b, (unsigned long long) _b);                    \
         } while (0)
 
-#define ASSERT_NE(a, b)                                                                            \
-        do {                                                                                       \
-                long long _a = (long long) (a), _b = (long long) (b);                              \
-                if (_a == _b)                                                                      \
-                        TEST_FAIL("%s != %s: both %lld", #a, #b, _a);                              \
+#define ASSERT_NE(a, b)                                                                                     \
+        do {                                                                                                \
+                long long _a = (long long) (a), _b = (long long) (b);                                       \
+                if (_a == _b)                                                                               \
+                        TEST_FAIL("%s != %s: both %lld", #a, #b, _a);                                       \
         } while (0)
 
-#define ASSERT_GE(a, b)                                                                            \
-        do {                                                                                       \
-                long long _a = (long long) (a), _b = (long long) (b);                              \
-                if (!(_a >= _b))                                                                   \
-                        TEST_FAIL("%s >= %s: %lld < %lld", #a, #b, _a, _b);                        \
+#define ASSERT_GE(a, b)                                                                                     \
+        do {                                                                                                \
+                long long _a = (long long) (a), _b = (long long) (b);                                       \
+                if (!(_a >= _b))                                                                            \
+                        TEST_FAIL("%s >= %s: %lld < %lld", #a, #b, _a, _b);                                 \
         } while (0)
 
-#define ASSERT_LE(a, b)                                                                            \
-        do {                                                                                       \
-                long long _a = (long long) (a), _b = (long long) (b);                              \
-                if (!(_a <= _b))                                                                   \
-                        TEST_FAIL("%s <= %s: %lld > %lld", #a, #b, _a, _b);                        \
+#define ASSERT_LE(a, b)                                                                                     \
+        do {                                                                                                \
+                long long _a = (long long) (a), _b = (long long) (b);                                       \
+                if (!(_a <= _b))                                                                            \
+                        TEST_FAIL("%s <= %s: %lld > %lld", #a, #b, _a, _b);                                 \
         } while (0)
 
 /* A call that returns 0/positive or -errno. */
-#define ASSERT_OK(expr)                                                                            \
-        do {                                                                                       \
-                long long _r = (long long) (expr);                                                 \
-                if (_r < 0)                                                                        \
-                        TEST_FAIL("%s: %lld (%s)", #expr, _r, strerror((int) -_r));                \
+#define ASSERT_OK(expr)                                                                                     \
+        do {                                                                                                \
+                long long _r = (long long) (expr);                                                          \
+                if (_r < 0)                                                                                 \
+                        TEST_FAIL("%s: %lld (%s)", #expr, _r, strerror((int) -_r));                         \
         } while (0)
 
-#define ASSERT_ERR(expr, err)                                                                      \
-        do {                                                                                       \
-                long long _r = (long long) (expr);                                                 \
-                if (_r != (long long) (err))                                                       \
-                        TEST_FAIL("%s: expected %s (%d), got %lld (%s)", #expr, #err, (int) (err), \
-                                  _r, _r < 0 ? strerror((int) -_r) : "success");                   \
+#define ASSERT_ERR(expr, err)                                                                               \
+        do {                                                                                                \
+                long long _r = (long long) (expr);                                                          \
+                if (_r != (long long) (err))                                                                \
+                        TEST_FAIL("%s: expected %s (%d), got %lld (%s)", #expr, #err, (int) (err), _r,      \
+                                  _r < 0 ? strerror((int) -_r) : "success");                                \
         } while (0)
 
-#define ASSERT_NOT_NULL(p)                                                   \
-        do {                                                                 \
-                if (!(p))                                                    \
-                        TEST_FAIL("expected non-NULL: %s", #p);              \
+#define ASSERT_NOT_NULL(p)                                                                                  \
+        do {                                                                                                \
+                if (!(p))                                                                                   \
+                        TEST_FAIL("expected non-NULL: %s", #p);                                             \
         } while (0)
 
-#define ASSERT_NULL(p)                                                       \
-        do {                                                                 \
-                if (p)                                                       \
-                        TEST_FAIL("expected NULL: %s", #p);                  \
+#define ASSERT_NULL(p)                                                                                      \
+        do {                                                                                                \
+                if (p)                                                                                      \
+                        TEST_FAIL("expected NULL: %s", #p);                                                 \
         } while (0)
 
-#define ASSERT_MEMEQ(a, b, n)                                                                      \
-        do {                                                                                       \
-                size_t _n = (n);                                                                   \
-                const uint8_t *_pa = (const uint8_t *) (a), *_pb = (const uint8_t *) (b);          \
-                for (size_t _i = 0; _i < _n; _i++)                                                 \
-                        if (_pa[_i] != _pb[_i])                                                    \
-                                TEST_FAIL("%s and %s differ at byte %zu of %zu: 0x%02x != 0x%02x", \
-                                          #a, #b, _i, _n, _pa[_i], _pb[_i]);                       \
+#define ASSERT_MEMEQ(a, b, n)                                                                               \
+        do {                                                                                                \
+                size_t _n = (n);                                                                            \
+                const uint8_t *_pa = (const uint8_t *) (a), *_pb = (const uint8_t *) (b);                   \
+                for (size_t _i = 0; _i < _n; _i++)                                                          \
+                        if (_pa[_i] != _pb[_i])                                                             \
+                                TEST_FAIL("%s and %s differ at byte %zu of %zu: 0x%02x != 0x%02x", #a, #b,  \
+                                          _i, _n, _pa[_i], _pb[_i]);                                        \
         } while (0)
 
-#define ASSERT_STREQ(a, b)                                                                         \
-        do {                                                                                       \
-                const char *_a = (a), *_b = (b);                                                   \
-                if (!_a || !_b || strcmp(_a, _b) != 0)                                             \
-                        TEST_FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, _a ? _a : "(null)",        \
-                                  _b ? _b : "(null)");                                             \
+#define ASSERT_STREQ(a, b)                                                                                  \
+        do {                                                                                                \
+                const char *_a = (a), *_b = (b);                                                            \
+                if (!_a || !_b || strcmp(_a, _b) != 0)                                                      \
+                        TEST_FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, _a ? _a : "(null)",                 \
+                                  _b ? _b : "(null)");                                                      \
         } while (0)
 
 /* Run one test function, announcing it (ctest shows this on failure). */
-#define RUN_TEST(fn)                                                         \
-        do {                                                                 \
-                fprintf(stderr, "== %s\n", #fn);                             \
-                fn();                                                        \
+#define RUN_TEST(fn)                                                                                        \
+        do {                                                                                                \
+                fprintf(stderr, "== %s\n", #fn);                                                            \
+                fn();                                                                                       \
         } while (0)
 
 /* Open fds in this process (to catch leaks: the library runs in-process). */

@@ -17,7 +17,8 @@
 static const uint64_t features = F(VIRTIO_F_VERSION_1) | F(VHOST_F_LOG_ALL);
 
 /* Push one chain: @out_len readable bytes at @out, @in_len writable bytes at @in. Returns used len. */
-static uint32_t echo_one(TestDev *td, VfVring *vr, uint64_t out, uint32_t out_len, uint64_t in, uint32_t in_len) {
+static uint32_t echo_one(TestDev *td, VfVring *vr, uint64_t out, uint32_t out_len, uint64_t in,
+                         uint32_t in_len) {
         VfBuf b[2] = {{.gpa = out, .len = out_len}, {.gpa = in, .len = in_len, .write = true}};
         uint16_t head, got;
         uint32_t len;

@@ -249,7 +249,8 @@ static void test_names(void) {
         ASSERT_STREQ(vu_virtio_feature_name(VIRTIO_RING_F_INDIRECT_DESC), "INDIRECT_DESC");
         ASSERT_STREQ(vu_virtio_feature_name(VIRTIO_F_VERSION_1), "VERSION_1");
         ASSERT_STREQ(vu_protocol_feature_name(VHOST_USER_PROTOCOL_F_REPLY_ACK), "REPLY_ACK");
-        ASSERT_STREQ(vu_protocol_feature_name(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS), "CONFIGURE_MEM_SLOTS");
+        ASSERT_STREQ(vu_protocol_feature_name(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS),
+                     "CONFIGURE_MEM_SLOTS");
         ASSERT_NULL(vu_protocol_feature_name(63));
 }
 

@@ -15,7 +15,8 @@
 #define QSIZE 64
 
 static const uint64_t features = F(VIRTIO_F_VERSION_1);
-static const uint64_t protocol = F(VHOST_USER_PROTOCOL_F_REPLY_ACK) | F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD);
+static const uint64_t protocol =
+        F(VHOST_USER_PROTOCOL_F_REPLY_ACK) | F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD);
 
 static void add_chains(VfMem *mem, VfVring *vr, unsigned int n, uint16_t *heads) {
         for (unsigned int i = 0; i < n; i++) {

@@ -55,7 +55,8 @@ static void test_509_slots_under_load(void) {
         ASSERT_OK(vf_mem_new(&mem));
         /* QEMU with CONFIGURE_MEM_SLOTS sends no SET_MEM_TABLE: every region comes by ADD_MEM_REG. */
         test_dev_negotiate(td, NULL, F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_INDIRECT_DESC),
-                           F(VHOST_USER_PROTOCOL_F_REPLY_ACK) | F(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS));
+                           F(VHOST_USER_PROTOCOL_F_REPLY_ACK) |
+                                   F(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS));
         ASSERT_OK(vf_get_max_mem_slots(td->conn, &n));
         ASSERT_EQ(n, 509);
 
@@ -125,7 +126,8 @@ static void test_509_slots_under_load(void) {
          */
         td->mode = TEST_MODE_HOLD;
         td->hold_max = 1;
-        VfBuf b[2] = {{.gpa = small_gpa(1, 0), .len = 256}, {.gpa = small_gpa(5, 0) + 64, .len = 256, .write = true}};
+        VfBuf b[2] = {{.gpa = small_gpa(1, 0), .len = 256},
+                      {.gpa = small_gpa(5, 0) + 64, .len = 256, .write = true}};
         uint16_t head, got;
         uint32_t used;
         test_fill_pattern(vf_mem_gpa(mem, b[0].gpa, 256), 256, 77);

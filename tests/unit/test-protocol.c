@@ -93,7 +93,8 @@ static void test_features(void) {
         ASSERT_EQ(td->acked_protocol_features,
                   F(VHOST_USER_PROTOCOL_F_REPLY_ACK) | F(VHOST_USER_PROTOCOL_F_MQ));
         ASSERT_OK(vf_set_owner(td->conn));
-        uint64_t want = F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX) | F(VHOST_USER_F_PROTOCOL_FEATURES);
+        uint64_t want =
+                F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX) | F(VHOST_USER_F_PROTOCOL_FEATURES);
         ASSERT_OK(vf_set_features(td->conn, want));
         ASSERT_EQ(td->acked_features & ~F(VHOST_USER_F_PROTOCOL_FEATURES),
                   want & ~F(VHOST_USER_F_PROTOCOL_FEATURES));
@@ -102,8 +103,7 @@ static void test_features(void) {
         vu_get_info(&td->dev, &info);
         ASSERT_TRUE(info.owner);
         ASSERT_EQ(info.features & want, want);
-        ASSERT_EQ(info.protocol_features,
-                  F(VHOST_USER_PROTOCOL_F_REPLY_ACK) | F(VHOST_USER_PROTOCOL_F_MQ));
+        ASSERT_EQ(info.protocol_features, F(VHOST_USER_PROTOCOL_F_REPLY_ACK) | F(VHOST_USER_PROTOCOL_F_MQ));
         ASSERT_EQ(info.max_queues, 2);
 
         uint64_t n;
@@ -264,8 +264,9 @@ static void test_memory_requests(void) {
 
 static void test_log_inflight_backend_channel(void) {
         VfMem *mem;
-        TestDev *td = setup(&mem, F(VHOST_USER_PROTOCOL_F_LOG_SHMFD) | F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |
-                                          F(VHOST_USER_PROTOCOL_F_SLAVE_REQ));
+        TestDev *td =
+                setup(&mem, F(VHOST_USER_PROTOCOL_F_LOG_SHMFD) | F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |
+                                    F(VHOST_USER_PROTOCOL_F_SLAVE_REQ));
         VfLog *log;
         VfInflight *inf;
 
@@ -315,7 +316,8 @@ static void test_unserved_requests(void) {
         ASSERT_EQ(ack_of(td, VHOST_USER_CLOSE_CRYPTO_SESSION, &u, sizeof(u), NULL, 0), 1);
         ASSERT_EQ(ack_of(td, VHOST_USER_GPU_SET_SOCKET, NULL, 0, &efd, 1), 1);
         struct vhost_vring_state s = {.index = 0, .num = 0};
-        ASSERT_EQ(ack_of(td, VHOST_USER_VRING_KICK, &s, sizeof(s), NULL, 0), 1); /* no INBAND_NOTIFICATIONS */
+        ASSERT_EQ(ack_of(td, VHOST_USER_VRING_KICK, &s, sizeof(s), NULL, 0),
+                  1); /* no INBAND_NOTIFICATIONS */
 
         /* IOTLB_MSG always has a reply: non-zero, no IOMMU here. */
         uint8_t iotlb[sizeof(uint64_t) * 4 + 8] = {};

@@ -64,7 +64,8 @@ static void frontend_session(const char *path, unsigned int round) {
         ASSERT_OK(vf_set_protocol_features(conn, F(VHOST_USER_PROTOCOL_F_REPLY_ACK)));
         ASSERT_OK(vf_set_owner(conn));
         ASSERT_OK(vf_set_features(conn, F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX) |
-                                                F(VIRTIO_RING_F_INDIRECT_DESC) | F(VHOST_USER_F_PROTOCOL_FEATURES)));
+                                                F(VIRTIO_RING_F_INDIRECT_DESC) |
+                                                F(VHOST_USER_F_PROTOCOL_FEATURES)));
         ASSERT_OK(vf_set_mem_table(conn, mem));
         ASSERT_OK(vf_vring_new(mem, 0, 128, true, &vr));
         ASSERT_OK(vf_vring_setup(conn, 0, vr, 0, false));

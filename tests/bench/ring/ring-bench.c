@@ -40,7 +40,7 @@ typedef struct Bench {
         VfConn *conn;
         VfMem *mem;
         VfVring *vr;
-        BlkDevice blk;      /* in-process device */
+        BlkDevice blk; /* in-process device */
         int backend_fd;
         bool in_process;
         uint64_t hdr_gpa[QSIZE], status_gpa[QSIZE], data_gpa;
@@ -70,7 +70,8 @@ static void pump(void *userdata) {
 }
 
 static int bench_open(Bench *b, const Scenario *s, const char *connect_path) {
-        uint64_t features = F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_INDIRECT_DESC) | F(VHOST_USER_F_PROTOCOL_FEATURES) |
+        uint64_t features = F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_INDIRECT_DESC) |
+                            F(VHOST_USER_F_PROTOCOL_FEATURES) |
                             (s->event_idx ? F(VIRTIO_RING_F_EVENT_IDX) : 0);
         uint64_t offered;
         int r;
@@ -93,7 +94,8 @@ static int bench_open(Bench *b, const Scenario *s, const char *connect_path) {
                 vf_conn_set_pump(b->conn, pump, b);
         }
 
-        if ((r = vf_mem_new(&b->mem)) < 0 || (r = vf_mem_add_region(b->mem, 0x100000, 4 * 1024 * 1024)) < 0 ||
+        if ((r = vf_mem_new(&b->mem)) < 0 ||
+            (r = vf_mem_add_region(b->mem, 0x100000, 4 * 1024 * 1024)) < 0 ||
             (r = vf_mem_add_region(b->mem, 0x1000000, 4 * 1024 * 1024)) < 0)
                 die("create guest memory", r);
         if ((r = vf_get_features(b->conn, &offered)) < 0)
@@ -104,7 +106,8 @@ static int bench_open(Bench *b, const Scenario *s, const char *connect_path) {
             (r = vf_set_features(b->conn, features)) < 0 || (r = vf_set_mem_table(b->conn, b->mem)) < 0)
                 die("negotiate", r);
         if ((r = vf_vring_new(b->mem, 0, QSIZE, s->event_idx, &b->vr)) < 0 ||
-            (r = vf_vring_setup(b->conn, 0, b->vr, 0, false)) < 0 || (r = vf_set_vring_enable(b->conn, 0, true)) < 0)
+            (r = vf_vring_setup(b->conn, 0, b->vr, 0, false)) < 0 ||
+            (r = vf_set_vring_enable(b->conn, 0, true)) < 0)
                 die("set up the queue", r);
 
         for (unsigned int i = 0; i < QSIZE; i++)
@@ -136,7 +139,8 @@ static void add_request(Bench *b, const Scenario *s, unsigned int slot) {
         *hdr = (struct virtio_blk_outhdr){.type = VIRTIO_BLK_T_IN, .sector = slot % 64};
         bufs[n++] = (VfBuf){.gpa = b->hdr_gpa[slot], .len = sizeof(*hdr)};
         for (unsigned int i = 0; i < s->descs - 2; i++)
-                bufs[n++] = (VfBuf){.gpa = b->data_gpa + (uint64_t) i * DATA_SEG, .len = DATA_SEG, .write = true};
+                bufs[n++] = (VfBuf){
+                        .gpa = b->data_gpa + (uint64_t) i * DATA_SEG, .len = DATA_SEG, .write = true};
         bufs[n++] = (VfBuf){.gpa = b->status_gpa[slot], .len = 1, .write = true};
         int r = vf_vring_add(b->vr, bufs, n, s->indirect, &head);
         if (r < 0)
@@ -189,8 +193,9 @@ static void run_scenario(const Scenario *s, const char *connect_path, unsigned i
                 batch = QSIZE / s->descs;
 
         if (bench_open(&b, s, connect_path) < 0) {
-                printf("%-24s %5u %-9s %-9s %-9s %12s\n", s->name, s->descs, s->indirect ? "indirect" : "direct",
-                       s->event_idx ? "on" : "off", s->pop_into ? "pop_into" : "pop", "(n/a)");
+                printf("%-24s %5u %-9s %-9s %-9s %12s\n", s->name, s->descs,
+                       s->indirect ? "indirect" : "direct", s->event_idx ? "on" : "off",
+                       s->pop_into ? "pop_into" : "pop", "(n/a)");
                 bench_close(&b);
                 return;
         }
@@ -208,8 +213,9 @@ static void run_scenario(const Scenario *s, const char *connect_path, unsigned i
 
         double secs = (double) (t - start) / 1e9;
         printf("%-24s %5u %-9s %-9s %-9s %12.0f %10.3f %10.3f\n", s->name, s->descs,
-               s->indirect ? "indirect" : "direct", s->event_idx ? "on" : "off", s->pop_into ? "pop_into" : "pop",
-               (double) requests / secs, (double) b.kicks / (double) requests, (double) b.calls / (double) requests);
+               s->indirect ? "indirect" : "direct", s->event_idx ? "on" : "off",
+               s->pop_into ? "pop_into" : "pop", (double) requests / secs,
+               (double) b.kicks / (double) requests, (double) b.calls / (double) requests);
         bench_close(&b);
 }
 
@@ -222,12 +228,12 @@ int main(int argc, char **argv) {
                 {},
         };
         static const Scenario scenarios[] = {
-                {"short", 3, false, false, false}, {"short", 3, false, true, false},
-                {"short", 3, false, false, true},  {"short", 3, false, true, true},
+                {"short", 3, false, false, false},         {"short", 3, false, true, false},
+                {"short", 3, false, false, true},          {"short", 3, false, true, true},
                 {"short-indirect", 3, true, false, false}, {"short-indirect", 3, true, true, true},
-                {"long", 64, false, false, false}, {"long", 64, false, true, false},
-                {"long", 64, false, true, true},   {"long-indirect", 64, true, false, false},
-                {"long-indirect", 64, true, true, false}, {"long-indirect", 64, true, true, true},
+                {"long", 64, false, false, false},         {"long", 64, false, true, false},
+                {"long", 64, false, true, true},           {"long-indirect", 64, true, false, false},
+                {"long-indirect", 64, true, true, false},  {"long-indirect", 64, true, true, true},
         };
         unsigned int duration_ms = 200, batch = 32;
         const char *connect_path = NULL;
@@ -238,7 +244,8 @@ int main(int argc, char **argv) {
                 case 'd':
                         duration_ms = (unsigned int) strtoul(optarg, NULL, 10);
                         if (duration_ms == 0 || duration_ms > 60000) {
-                                fprintf(stderr, "ring-bench: --duration-ms: '%s', expected 1..60000\n", optarg);
+                                fprintf(stderr, "ring-bench: --duration-ms: '%s', expected 1..60000\n",
+                                        optarg);
                                 return 2;
                         }
                         break;
@@ -259,10 +266,11 @@ int main(int argc, char **argv) {
                         return 2;
                 }
 
-        printf("ring-bench: %s, batches of %u requests (virtio-blk reads of 512-byte segments), %u ms each\n",
+        printf("ring-bench: %s, batches of %u requests (virtio-blk reads of 512-byte segments), %u ms "
+               "each\n",
                connect_path ? connect_path : "blk device in-process", batch, duration_ms);
-        printf("%-24s %5s %-9s %-9s %-9s %12s %10s %10s\n", "chains (batch <= table)", "descs", "layout", "event_idx", "pop",
-               "requests/s", "kicks/req", "calls/req");
+        printf("%-24s %5s %-9s %-9s %-9s %12s %10s %10s\n", "chains (batch <= table)", "descs", "layout",
+               "event_idx", "pop", "requests/s", "kicks/req", "calls/req");
         for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
                 /* A backend in another process pops as it likes: only the ring layouts differ. */
                 if (connect_path && scenarios[i].pop_into)
