@@ -18,7 +18,7 @@
 static void expect_log_refused(Hostile *h, uint64_t size, uint64_t offset, uint64_t file, int nfds,
                                const char *n1, const char *n2) {
         VhostUserLog log = { .mmap_size = size, .mmap_offset = offset };
-        int fds[3];
+        int fds[3] = { -EBADF, -EBADF, -EBADF };
 
         for (int i = 0; i < nfds; i++)
                 fds[i] = hostile_memfd(file);

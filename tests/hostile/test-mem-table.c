@@ -15,7 +15,7 @@
 static void expect_table_refused(Hostile *h, const VhostUserMemoryRegion *regions, unsigned int n,
                                  unsigned int nfds, uint64_t file_size, const char *n1, const char *n2) {
         VhostUserMemory mem = { .nregions = n };
-        int fds[VHOST_MEMORY_BASELINE_NREGIONS];
+        int fds[VHOST_MEMORY_BASELINE_NREGIONS] = { -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF };
 
         for (unsigned int i = 0; i < nfds; i++)
                 fds[i] = hostile_memfd(file_size);
