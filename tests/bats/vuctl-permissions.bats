@@ -1,0 +1,70 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Who may do what on the control socket: the socket's mode keeps strangers
+# out; when they can connect, they may look (status, ping) but not change
+# anything unless they are the sidecar's uid, root, or in --control-group.
+# Another uid is simulated with setpriv (needs root).
+
+load vuctl-helpers
+
+setup() {
+        vuctl_require
+        if [[ $(id -u) -ne 0 ]]; then
+                skip "needs root to run vuctl as another uid with setpriv"
+        fi
+        if ! command -v setpriv >/dev/null; then
+                skip "setpriv (util-linux) is not installed"
+        fi
+        # The stranger must be able to execute the binaries in the build tree.
+        if ! setpriv --reuid=65534 --regid=65534 --clear-groups "$VUCTL" --version >/dev/null 2>&1; then
+                skip "uid 65534 cannot execute $VUCTL (build tree not world-readable)"
+        fi
+}
+
+teardown() {
+        stop_sidecar
+}
+
+as_nobody() {
+        setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+}
+
+@test "the default socket mode 0660 keeps another uid out (exit 3, says why)" {
+        start_sidecar
+        [ "$(stat -c %a "$VUCTL_SOCKET")" = 660 ]
+        run as_nobody "$VUCTL" ping
+        [ "$status" -eq 3 ]
+        [[ "$output" == *"Permission denied"* ]]
+}
+
+@test "another uid may read but not change: mutating calls are PermissionDenied (exit 1)" {
+        start_sidecar --socket-mode 0666
+        run as_nobody "$VUCTL" ping
+        [ "$status" -eq 0 ]
+        run as_nobody "$VUCTL" status
+        [ "$status" -eq 0 ]
+        run as_nobody "$VUCTL" set log-level err
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"permission denied"*"SetLogLevel"* ]]
+        run as_nobody "$VUCTL" resize 128M
+        [ "$status" -eq 1 ]
+        run as_nobody "$VUCTL" reset-stats
+        [ "$status" -eq 1 ]
+        # Nothing changed.
+        run "$VUCTL" -j status
+        [ "$(json_field 'j["log_level"]')" = debug ]
+        [ "$(stat -c %s "$TEST_DIR/disk.img")" -eq 67108864 ]
+        grep -q "refused io.vusidecar.SetLogLevel to pid .* uid 65534" "$TEST_DIR/sidecar.log"
+}
+
+@test "members of --control-group may change settings" {
+        start_sidecar --control-group users
+        [ "$(stat -c %G "$VUCTL_SOCKET")" = users ]
+        run setpriv --reuid=65534 --regid=65534 --groups=100 "$VUCTL" set log-level notice
+        [ "$status" -eq 0 ]
+        run "$VUCTL" -j status
+        [ "$(json_field 'j["log_level"]')" = notice ]
+        # Not in the group: cannot even connect.
+        run as_nobody "$VUCTL" ping
+        [ "$status" -eq 3 ]
+}
