@@ -183,6 +183,14 @@ static unsigned int run_batch(Bench *b, const Scenario *s, unsigned int batch) {
         return done;
 }
 
+#define SLICES 5
+
+static int cmp_double(const void *a, const void *b) {
+        double x = *(const double *) a, y = *(const double *) b;
+
+        return (x > y) - (x < y);
+}
+
 static void run_scenario(const Scenario *s, const char *connect_path, unsigned int duration_ms,
                          unsigned int batch) {
         Bench b;
@@ -200,22 +208,33 @@ static void run_scenario(const Scenario *s, const char *connect_path, unsigned i
                 return;
         }
 
-        /* Warm up, then measure. */
+        /*
+         * Warm up, then measure in five slices and report the median: two
+         * cores and noisy neighbours make single figures jump; the spread
+         * says how much to trust the median.
+         */
         for (unsigned int i = 0; i < 50; i++)
                 run_batch(&b, s, batch);
         b.kicks = b.calls = 0;
-        uint64_t start = now_ns(), end = start + (uint64_t) duration_ms * 1000000u, t;
-        do {
-                for (unsigned int i = 0; i < 16; i++)
-                        requests += run_batch(&b, s, batch);
-                t = now_ns();
-        } while (t < end);
+        double rate[SLICES];
+        for (unsigned int k = 0; k < SLICES; k++) {
+                uint64_t n = 0, start = now_ns(), end = start + (uint64_t) duration_ms * 1000000u / SLICES,
+                         t;
+                do {
+                        for (unsigned int i = 0; i < 16; i++)
+                                n += run_batch(&b, s, batch);
+                        t = now_ns();
+                } while (t < end);
+                rate[k] = (double) n / ((double) (t - start) / 1e9);
+                requests += n;
+        }
+        qsort(rate, SLICES, sizeof(rate[0]), cmp_double);
 
-        double secs = (double) (t - start) / 1e9;
-        printf("%-24s %5u %-9s %-9s %-9s %12.0f %10.3f %10.3f\n", s->name, s->descs,
+        printf("%-24s %5u %-9s %-9s %-9s %12.0f %7.0f%% %10.3f %10.3f\n", s->name, s->descs,
                s->indirect ? "indirect" : "direct", s->event_idx ? "on" : "off",
-               s->pop_into ? "pop_into" : "pop", (double) requests / secs,
-               (double) b.kicks / (double) requests, (double) b.calls / (double) requests);
+               s->pop_into ? "pop_into" : "pop", rate[SLICES / 2],
+               100.0 * (rate[SLICES - 1] - rate[0]) / rate[SLICES / 2], (double) b.kicks / (double) requests,
+               (double) b.calls / (double) requests);
         bench_close(&b);
 }
 
@@ -269,8 +288,8 @@ int main(int argc, char **argv) {
         printf("ring-bench: %s, batches of %u requests (virtio-blk reads of 512-byte segments), %u ms "
                "each\n",
                connect_path ? connect_path : "blk device in-process", batch, duration_ms);
-        printf("%-24s %5s %-9s %-9s %-9s %12s %10s %10s\n", "chains (batch <= table)", "descs", "layout",
-               "event_idx", "pop", "requests/s", "kicks/req", "calls/req");
+        printf("%-24s %5s %-9s %-9s %-9s %12s %8s %10s %10s\n", "chains (batch <= table)", "descs", "layout",
+               "event_idx", "pop", "requests/s", "spread", "kicks/req", "calls/req");
         for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
                 /* A backend in another process pops as it likes: only the ring layouts differ. */
                 if (connect_path && scenarios[i].pop_into)
