@@ -285,7 +285,8 @@ static void blk_throttle_arm(BlkDevice *b) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(b->throttle_timer, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time(b->dev.sidecar->event, &b->throttle_timer, CLOCK_MONOTONIC, when, 0,
+                /* Accuracy 1 µs: sd-event's default (0 = 250 ms) would turn the limits into bursts. */
+                r = sd_event_add_time(b->dev.sidecar->event, &b->throttle_timer, CLOCK_MONOTONIC, when, 1,
                                       blk_on_throttle_timer, b);
         if (r < 0)
                 log_error_errno(r, "%s: Failed to arm the I/O-limit timer: %m", b->dev.id);
@@ -712,14 +713,18 @@ static void blk_request_start(BlkQueue *q, BlkRequest *r) {
         }
 }
 
-/* A chain longer than a slot's iovecs (the driver ignored seg_max): answer IOERR without a slot. */
-static void blk_refuse_oversized(BlkQueue *q, VuVirtq *vq) {
+/*
+ * A chain longer than a slot's iovecs (the driver ignored seg_max): answer
+ * IOERR without a slot. Returns false if the chain could not be taken at
+ * all (then the library has given up on the ring, or memory ran out).
+ */
+static bool blk_refuse_oversized(BlkQueue *q, VuVirtq *vq) {
         BlkDevice *b = q->blk;
         VuVirtqElement *e = vu_queue_pop(&b->dev.vu, vq, sizeof(VuVirtqElement));
         unsigned int len = 0;
 
         if (!e)
-                return;
+                return false;
         for (unsigned int i = e->in_num; i > 0; i--)
                 if (e->in_sg[i - 1].iov_len > 0) {
                         ((uint8_t *) e->in_sg[i - 1].iov_base)[e->in_sg[i - 1].iov_len - 1] = VIRTIO_BLK_S_IOERR;
@@ -733,6 +738,7 @@ static void blk_refuse_oversized(BlkQueue *q, VuVirtq *vq) {
         stats_account(&q->stats, STATS_REQ_OTHER, len ? STATS_STATUS_IOERR : STATS_STATUS_MALFORMED, 0);
         stats_account(&b->stats, STATS_REQ_OTHER, len ? STATS_STATUS_IOERR : STATS_STATUS_MALFORMED, 0);
         free(e);
+        return true;
 }
 
 static void blk_queue_notify(BlkQueue *q) {
@@ -769,7 +775,8 @@ static void blk_queue_process(BlkQueue *q) {
                 if (k == 0)
                         break;
                 if (k == -E2BIG) {
-                        blk_refuse_oversized(q, vq);
+                        if (!blk_refuse_oversized(q, vq))
+                                break;
                         continue;
                 }
                 if (k < 0)
