@@ -52,7 +52,11 @@ teardown() {
                 run "$VUCTL" --socket "$run_dir/control.sock" -j status
                 echo "$output"
                 [[ $status -eq 0 ]]
-                [[ $output == *blk0* ]]
+                python3 -c '
+import json, sys
+dev = json.loads(sys.argv[1])["devices"][0]
+assert dev["id"] == "blk0" and dev["connections"] >= 1, dev
+' "$output"
         fi
         echo "# kube-played sidecar RSS after serving a guest: $(ct_rss "$pid") KiB" >&3
 }

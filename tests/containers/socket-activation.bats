@@ -24,13 +24,13 @@ teardown() {
 }
 
 # The unit's ExecStart (continuation lines joined), for instance blk0, with
-# the host paths moved under this test's directory.
+# the host paths moved under this test's directory (%t: $2).
 unit_exec_start() {
-        local name=$1
+        local name=$1 t=${2:-$CT_TMP}
         awk '/^ExecStart=/ { on = 1; sub(/^ExecStart=/, "") }
              on { line = line " " $0; if ($0 !~ /\\$/) on = 0 }
              END { gsub(/\\/, "", line); print line }' "$SRC_DIR/containers/systemd/vusidecar@.service" |
-                sed -e "s|%i|blk0|g" -e "s|%t|$CT_TMP|g" -e "s|%n|vusidecar@blk0.service|g" \
+                sed -e "s|%i|blk0|g" -e "s|%t|$t|g" -e "s|%n|vusidecar@blk0.service|g" \
                     -e "s|/etc/vusidecar/blk0.env|$CT_TMP/blk0.env|" \
                     -e "s|--volume=/var/lib/vusidecar:|--volume=$lib:|" \
                     -e "s|--name=vusidecar-blk0|--name=$name|" \
@@ -79,11 +79,44 @@ with open(sys.argv[2], "a", buffering=1) as log:
         cat "$CT_TMP/notify.log"
         grep -q 'READY=1' "$CT_TMP/notify.log"
 
-        # The control socket arrived as the fd named "control".
+        # The control socket arrived as the fd named "control", the vhost-user
+        # one as "vhost-user", and the guest's connection was served on it.
         if [[ -x ${VUCTL:-} ]]; then
-                run "$VUCTL" --socket "$rt/blk0.control.sock" ping
+                run "$VUCTL" --socket "$rt/blk0.control.sock" -j status
+                echo "$output"
+                [[ $status -eq 0 ]]
+                python3 -c '
+import json, sys
+dev = json.loads(sys.argv[1])["devices"][0]
+assert dev["id"] == "blk0", dev["id"]
+assert dev["socket_activated"] is True, "socket_activated: %r" % dev["socket_activated"]
+assert dev["connections"] >= 1, "connections: %r" % dev["connections"]
+' "$output"
+        fi
+        echo "# socket-activated sidecar RSS: $(ct_rss "$(podman inspect --format '{{.State.Pid}}' "$name")") KiB" >&3
+}
+
+@test "socket activation, rootless: an unprivileged user's activator and podman serve that user's QEMU" {
+        local name cmd token=ACT-ROOTLESS-$RANDOM urt=$CT_TMP/user-rt
+        ct_user_ensure
+        ct_user_load_image
+        mkdir -p "$urt"
+        chown "$CT_USER:" "$rt" "$urt" "$lib/blk0.img"
+        chmod 0644 "$CT_TMP/blk0.env"
+        name=$(ct_name user-containers)
+        # keep-id makes the image's uid 65532 this user, who owns the disk file.
+        cmd=$(unit_exec_start "$name" "$urt" | sed 's| run | run --userns=keep-id:uid=65532,gid=65532 |')
+        ct_as_user systemd-socket-activate \
+                -l "$rt/blk0.sock" -l "$rt/blk0.control.sock" --fdname=vhost-user:control \
+                /bin/sh -c "exec $cmd" > "$CT_TMP/activate.log" 2>&1 &
+        echo $! > "$CT_TMP/activator.pid"
+        ct_wait_socket "$rt/blk0.sock"
+
+        ct_guest "$rt/blk0.sock" "$CT_TMP/guest.log" "$token" --as-user || { cat "$CT_TMP/activate.log"; false; }
+        ct_guest_check "$CT_TMP/guest.log" "$marker" "$token" "$lib/blk0.img"
+        if [[ -x ${VUCTL:-} ]]; then
+                run ct_as_user "$VUCTL" --socket "$rt/blk0.control.sock" ping
                 echo "$output"
                 [[ $status -eq 0 ]]
         fi
-        echo "# socket-activated sidecar RSS: $(ct_rss "$(podman inspect --format '{{.State.Pid}}' "$name")") KiB" >&3
 }
