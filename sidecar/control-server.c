@@ -781,10 +781,10 @@ static bool socket_is_live(const struct sockaddr_un *sa, socklen_t salen) {
 }
 
 int control_server_listen(ControlServer *s, const char *path, mode_t mode) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = { .sun_family = AF_UNIX }, tmp = { .sun_family = AF_UNIX };
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *copy = NULL;
-        socklen_t salen;
+        socklen_t salen, tmplen;
         struct stat st;
         size_t len;
         mode_t old_umask;
@@ -797,6 +797,13 @@ int control_server_listen(ControlServer *s, const char *path, mode_t mode) {
                 return -EINVAL;
         memcpy(sa.sun_path, path, len);
         salen = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + len + 1);
+
+        /* Bound and listening under a temporary name first, then renamed into place:
+         * whoever sees the path can connect (no window between bind() and listen()). */
+        r = snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d.tmp", path, (int) getpid());
+        if (r < 0 || (size_t) r >= sizeof(tmp.sun_path))
+                return -EINVAL;
+        tmplen = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + (size_t) r + 1);
 
         copy = strdup(path);
         if (!copy)
@@ -812,29 +819,31 @@ int control_server_listen(ControlServer *s, const char *path, mode_t mode) {
                         return -EEXIST;
                 if (socket_is_live(&sa, salen))
                         return -EADDRINUSE;
-                if (unlink(path) < 0 && errno != ENOENT)
-                        return -errno;
         }
 
+        (void) unlink(tmp.sun_path);
         /* The umask makes the socket no more open than @mode from its first moment. */
         old_umask = umask(~mode & 0777);
-        r = bind(fd, (struct sockaddr *) &sa, salen);
+        r = bind(fd, (struct sockaddr *) &tmp, tmplen);
         if (r < 0)
                 r = -errno;
         umask(old_umask);
         if (r < 0)
                 return r;
+
+        if (chmod(tmp.sun_path, mode) < 0)
+                log_warning_errno(-errno, "control: cannot chmod %s to %04o: %m, ignoring", path, mode);
+        if (s->have_group && chown(tmp.sun_path, (uid_t) -1, s->group) < 0)
+                log_warning_errno(-errno, "control: cannot give %s to group %u: %m, ignoring", path,
+                                  (unsigned) s->group);
+        if (listen(fd, SOMAXCONN) < 0 || rename(tmp.sun_path, path) < 0) {
+                r = -errno;
+                (void) unlink(tmp.sun_path);
+                return r;
+        }
         s->path = TAKE_PTR(copy);
         s->path_created = true;
 
-        if (chmod(path, mode) < 0)
-                log_warning_errno(-errno, "control: cannot chmod %s to %04o: %m, ignoring", path, mode);
-        if (s->have_group && chown(path, (uid_t) -1, s->group) < 0)
-                log_warning_errno(-errno, "control: cannot give %s to group %u: %m, ignoring", path,
-                                  (unsigned) s->group);
-
-        if (listen(fd, SOMAXCONN) < 0)
-                return -errno;
         r = server_watch(s, fd);
         if (r < 0)
                 return r;

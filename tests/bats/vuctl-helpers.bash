@@ -33,16 +33,26 @@ start_sidecar() {
         return 1
 }
 
+# Stop the sidecar; it must exit 0 on SIGTERM and, in sanitizer builds,
+# without a report (what the test sent must not have corrupted or leaked).
 stop_sidecar() {
+        local rc=0 failed=0
+
         if [[ -n "${SIDECAR_PID:-}" ]]; then
                 kill -TERM "$SIDECAR_PID" 2>/dev/null || true
-                wait "$SIDECAR_PID" 2>/dev/null || true
+                wait "$SIDECAR_PID" 2>/dev/null || rc=$?
                 SIDECAR_PID=
+                if [[ $rc -ne 0 ]] || grep -qE "Sanitizer|runtime error:" "$TEST_DIR/sidecar.log"; then
+                        echo "vu-sidecar exited with $rc; its log:" >&2
+                        cat "$TEST_DIR/sidecar.log" >&2
+                        failed=1
+                fi
         fi
         if [[ -n "${TEST_DIR:-}" ]]; then
                 rm -rf "$TEST_DIR"
                 TEST_DIR=
         fi
+        return $failed
 }
 
 # The sidecar must still be running (not crashed by what a test sent).
