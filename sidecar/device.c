@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -161,13 +162,25 @@ static int device_on_deferred_detach(sd_event_source *source, void *userdata) {
         return 0;
 }
 
+/* The frontend hung up (we may already have read its EOF). */
+static bool device_peer_hung_up(Device *d) {
+        struct pollfd p = {.fd = d->conn_fd, .events = POLLRDHUP};
+
+        return d->conn_fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static void device_on_panic(VuDev *vu, const char *err) {
         Device *d = device_from_vu(vu);
         int r;
 
-        log_error("%s: vhost-user connection failed: %s", d->id, err ? err : "unknown error");
-        event_emit(d->sidecar, d, "error", "%s", err ? err : "unknown error");
-        snprintf(d->last_disconnect, sizeof(d->last_disconnect), "%s", err ? err : "library panic");
+        if (device_peer_hung_up(d)) {
+                /* A frontend going away (VM shut down, QEMU restarted) is normal life, not an error. */
+                snprintf(d->last_disconnect, sizeof(d->last_disconnect), "the frontend closed the connection");
+        } else {
+                log_error("%s: vhost-user connection failed: %s", d->id, err ? err : "unknown error");
+                event_emit(d->sidecar, d, "error", "%s", err ? err : "unknown error");
+                snprintf(d->last_disconnect, sizeof(d->last_disconnect), "%s", err ? err : "library panic");
+        }
 
         if (d->detach_source)
                 return;
@@ -375,9 +388,13 @@ fail:
         return r;
 }
 
-void device_detach(Device *d, const char *reason) {
+void device_detach(Device *d, const char *reason_in) {
         Sidecar *s = d->sidecar;
         bool was_connected = d->vu_ready;
+        char reason[sizeof(d->last_disconnect)];
+
+        /* @reason_in may be d->last_disconnect itself, which is rewritten below. */
+        snprintf(reason, sizeof(reason), "%s", reason_in ? reason_in : "");
 
         d->detach_source = sd_event_source_disable_unref(d->detach_source);
         d->conn_source = sd_event_source_disable_unref(d->conn_source);
@@ -395,10 +412,9 @@ void device_detach(Device *d, const char *reason) {
         d->conn_fd = safe_close(d->conn_fd);
 
         if (was_connected) {
-                snprintf(d->last_disconnect, sizeof(d->last_disconnect), "%s", reason ? reason : "");
-                log_info("%s: frontend pid %d disconnected: %s", d->id, (int) d->peer_pid,
-                         reason ? reason : "");
-                event_emit(s, d, "disconnect", "pid %d: %s", (int) d->peer_pid, reason ? reason : "");
+                snprintf(d->last_disconnect, sizeof(d->last_disconnect), "%s", reason);
+                log_info("%s: frontend pid %d disconnected: %s", d->id, (int) d->peer_pid, reason);
+                event_emit(s, d, "disconnect", "pid %d: %s", (int) d->peer_pid, reason);
         }
         d->connect_realtime_usec = 0;
 
