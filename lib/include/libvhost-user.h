@@ -227,6 +227,12 @@ typedef struct VhostUserMsg {
         uint8_t *data;
 } VU_PACKED VhostUserMsg;
 
+/*
+ * One region of guest memory as we mapped it. The region's first byte is at
+ * mmap_addr + mmap_offset in our address space. mmap_offset is not the
+ * frontend's offset into its fd: the library maps from that offset rounded
+ * down to the fd's (huge) page size, so mmap_offset is only the remainder.
+ */
 typedef struct VuDevRegion {
         uint64_t gpa;         /* guest physical address of the region */
         uint64_t size;        /* bytes */
