@@ -428,3 +428,28 @@ refuse() {
                 grep -q "io_uring is not available here" "$tmp/sidecar.log"
         fi
 }
+
+@test "socket activation: fds named after device ids go to those devices, \"control\" to the control socket" {
+        command -v systemd-socket-activate >/dev/null || skip "systemd-socket-activate is not installed"
+        truncate -s 32M "$tmp/b.img"
+        systemd-socket-activate -l "$tmp/a.sock" -l "$tmp/b.sock" -l "$tmp/ctl.sock" \
+                --fdname=disk-a:disk-b:control \
+                "$VU_SIDECAR" --runtime-dir "$run_dir" \
+                --blk "path=$img,id=disk-a" --blk "path=$tmp/b.img,id=disk-b" \
+                >"$tmp/sidecar.log" 2>&1 3>&- &
+        pid=$!
+        pids+=("$pid")
+        wait_for_socket "$tmp/ctl.sock"
+        run python3 "$FRONTEND" capacity "$tmp/b.sock"
+        echo "$output"
+        [[ $output == 65536 ]] # disk-b's 32 MiB, not disk-a's 64 MiB
+        run python3 "$FRONTEND" capacity "$tmp/a.sock"
+        [[ $output == 131072 ]]
+        if [[ -n ${VUCTL:-} ]]; then
+                run "$VUCTL" --socket "$tmp/ctl.sock" ping
+                [[ $status -eq 0 ]]
+        fi
+        # Nothing was created in the runtime directory: every socket came from the manager.
+        [[ ! -e $run_dir/disk-a.sock && ! -e $run_dir/control.sock ]]
+        stop_sidecar
+}
