@@ -281,6 +281,17 @@ _public_ bool vu_dispatch(VuDev *dev) {
         if (priv->observer)
                 request = msg;
 
+        /*
+         * In postcopy, QEMU ends a batch of ADD/REM_MEM_REG with a u64 0 sent
+         * under the same request: its go-ahead after our replies, not a region.
+         */
+        if (dev->postcopy_listening && msg.size == sizeof(uint64_t) && msg.fd_num == 0 &&
+            (msg.request == VHOST_USER_ADD_MEM_REG || msg.request == VHOST_USER_REM_MEM_REG)) {
+                vu_log(dev, LOG_DEBUG, "Postcopy: the frontend acknowledged the memory regions");
+                r = 0;
+                goto finish;
+        }
+
         r = vu_message_check(&msg, err, sizeof(err));
         if (r < 0) {
                 vu_error(dev, r, "%s", err);
