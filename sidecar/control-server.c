@@ -33,6 +33,7 @@ struct ControlClient {
 
         int fd;
         sd_event_source *io;
+        sd_event_source *idle_timer;    /* drops a client that neither calls nor streams */
         struct ucred ucred;
         gid_t *groups;                  /* SO_PEERGROUPS, only fetched with a control group */
         size_t n_groups;
@@ -107,6 +108,7 @@ static ControlClient *client_free(ControlClient *c) {
         if (c->stream_destroy)
                 c->stream_destroy(c->stream_data);
         sd_event_source_disable_unref(c->io);
+        sd_event_source_disable_unref(c->idle_timer);
         safe_close(c->fd);
         varlink_framer_done(&c->framer);
         free(c->out);
@@ -140,6 +142,7 @@ static void client_drop(ControlClient *c, const char *why) {
         c->dead = true;
         /* Close now so the peer sees it at once; free later, from the loop. */
         c->io = sd_event_source_disable_unref(c->io);
+        c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
         c->fd = safe_close(c->fd);
         s->n_clients--;
         if (sd_event_source_set_enabled(s->reaper, SD_EVENT_ONESHOT) < 0)
@@ -555,6 +558,8 @@ static void client_read(ControlClient *c) {
                 return;
         }
         varlink_framer_commit(&c->framer, (size_t) n);
+        if (c->idle_timer)
+                (void) sd_event_source_set_time_relative(c->idle_timer, CONTROL_IDLE_TIMEOUT_USEC);
 
         while (!c->dead && !c->closing) {
                 r = varlink_framer_next(&c->framer, &msg, &len);
@@ -600,6 +605,21 @@ static int client_io_handler(sd_event_source *source, int fd, uint32_t revents, 
 }
 
 /* ---- accepting ---------------------------------------------------------- */
+
+static int client_idle_handler(sd_event_source *source, uint64_t usec, void *userdata) {
+        ControlClient *c = userdata;
+
+        /* A stream is quiet by nature: it is ended by the client or by not reading. */
+        if (c->streaming || c->out_start < c->out_end) {
+                (void) sd_event_source_set_time_relative(source, CONTROL_IDLE_TIMEOUT_USEC);
+                (void) sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
+                return 0;
+        }
+        log_debug("control: client %u (pid %d) idle for %llu s, closing", c->id, (int) c->ucred.pid,
+                  (unsigned long long) (CONTROL_IDLE_TIMEOUT_USEC / 1000000));
+        client_drop(c, "idle");
+        return 0;
+}
 
 static void client_fetch_groups(ControlClient *c) {
         socklen_t len = 64 * sizeof(gid_t);
@@ -688,6 +708,9 @@ static int listen_handler(sd_event_source *source, int fd, uint32_t revents, voi
                 client_fetch_groups(c);
 
         r = sd_event_add_io(s->event, &c->io, c->fd, EPOLLIN, client_io_handler, c);
+        if (r >= 0)
+                r = sd_event_add_time_relative(s->event, &c->idle_timer, CLOCK_MONOTONIC, CONTROL_IDLE_TIMEOUT_USEC,
+                                               0, client_idle_handler, c);
         if (r < 0) {
                 log_warning_errno(r, "control: cannot watch a new client: %m");
                 client_free(c);

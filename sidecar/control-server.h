@@ -23,6 +23,9 @@
 #define CONTROL_CLIENTS_MAX 32                        /* connections at once */
 #define CONTROL_OUTPUT_MAX (8U * 1024U * 1024U)       /* unsent bytes before a client is dropped */
 #define CONTROL_READ_CHUNK (64U * 1024U)              /* bytes read per wake-up, for fairness */
+#ifndef CONTROL_IDLE_TIMEOUT_USEC
+#define CONTROL_IDLE_TIMEOUT_USEC (60ULL * 1000000ULL) /* a silent, non-streaming client is closed */
+#endif
 
 typedef struct ControlServer ControlServer;
 typedef struct ControlClient ControlClient;
