@@ -122,5 +122,11 @@ _public_ bool vu_config_change_msg(VuDev *dev) {
 
         if (!dev || !vu_has_protocol_feature(dev, VHOST_USER_PROTOCOL_F_CONFIG))
                 return false;
-        return vu_backend_send(dev, &msg, NULL, 0, true) == 0;
+        /*
+         * No ack: a frontend handles this by asking GET_CONFIG on the main
+         * channel before it acks, and the program cannot serve that while it
+         * waits here (QEMU does exactly this: waiting timed out and cost the
+         * channel).
+         */
+        return vu_backend_send(dev, &msg, NULL, 0, false) == 0;
 }
