@@ -71,3 +71,24 @@ teardown() {
         rss=$(ct_rss "$pid")
         echo "# rootful sidecar RSS after serving a guest: $rss KiB" >&3
 }
+
+@test "rootful: the integration guest's blk checks (serial, flush, discard, write-zeroes) pass through the container" {
+        local vt=$SRC_DIR/tests/integration/lib/vutest.bash dir=$CT_TMP/run name
+        [[ -f $vt ]] || skip "tests/integration/lib/vutest.bash is not in this tree"
+        # shellcheck source=../integration/lib/vutest.bash
+        source "$vt"
+        VT_TMP=$CT_TMP
+        vt_guest_build
+        mkdir -p "$dir"
+        truncate -s 64M "$CT_TMP/disk.img"
+        chown 65532:65532 "$dir" "$CT_TMP/disk.img"
+        name=$(ct_name)
+        "${PODMAN[@]}" run -d --name "$name" "${CT_RUN[@]}" \
+                -v "$dir:/run/vusidecar" -v "$CT_TMP/disk.img:/var/lib/vusidecar/disk.img" \
+                -e "VU_SIDECAR_BLK=id=blk0,serial=SN-CT-7,path=/var/lib/vusidecar/disk.img" "$CT_IMAGE"
+        ct_wait_socket "$dir/blk0.sock" || { podman logs "$name"; false; }
+        # In the container io_uring is refused: this runs the thread-pool engine.
+        run qemu_boot_blk "$dir/blk0.sock" --args \
+                "vutest=capacity,serial,write,flush,discard,zeroes,verify vutest.sectors=131072 vutest.serial=SN-CT-7 vutest.seed=71"
+        vt_check capacity serial write flush discard zeroes verify
+}
