@@ -13,13 +13,19 @@ vuctl_require() {
         fi
 }
 
-# start_sidecar [extra vu-sidecar options…]: serve $TEST_DIR/disk.img as blk0.
+# start_sidecar [extra vu-sidecar options…]: serve $TEST_DIR/disk.img as blk0
+# (and $TEST_DIR/disk2.img as $SECOND_DEVICE if that is set).
 start_sidecar() {
         TEST_DIR=$(mktemp -d /tmp/vuctl-bats.XXXXXX)
         chmod 0755 "$TEST_DIR"
         truncate -s 64M "$TEST_DIR/disk.img"
         export VUCTL_SOCKET="$TEST_DIR/control.sock"
-        "$VU_SIDECAR" --blk "path=$TEST_DIR/disk.img" --runtime-dir "$TEST_DIR" \
+        local second=()
+        if [[ -n "${SECOND_DEVICE:-}" ]]; then
+                truncate -s 32M "$TEST_DIR/disk2.img"
+                second=(--blk "path=$TEST_DIR/disk2.img,id=$SECOND_DEVICE")
+        fi
+        "$VU_SIDECAR" --blk "path=$TEST_DIR/disk.img" "${second[@]}" --runtime-dir "$TEST_DIR" \
                 --control "$VUCTL_SOCKET" --log-level debug "$@" \
                 >"$TEST_DIR/sidecar.log" 2>&1 &
         SIDECAR_PID=$!

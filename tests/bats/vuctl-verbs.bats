@@ -230,3 +230,23 @@ teardown() {
         [ "$status" -eq 3 ]
         [[ "$output" == *"absent2.sock"* ]]
 }
+
+@test "with two devices, per-device verbs need --device; the others cover both" {
+        stop_sidecar
+        SECOND_DEVICE=data start_sidecar
+        run "$VUCTL" queues
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"several devices (blk0 data)"*"--device"* ]]
+        run "$VUCTL" --device data -j queues
+        [ "$status" -eq 0 ]
+        [ "$(json_field 'j["device"]')" = data ]
+        run "$VUCTL" -j stats
+        [ "$(json_field '[d["id"] for d in j["devices"]]')" = "['blk0', 'data']" ]
+        run "$VUCTL" --device data resize 64M
+        [ "$status" -eq 0 ]
+        [ "$(stat -c %s "$TEST_DIR/disk2.img")" -eq 67108864 ]
+        [ "$(stat -c %s "$TEST_DIR/disk.img")" -eq 67108864 ]
+        run "$VUCTL" -o prometheus stats
+        [[ "$output" == *'device="data"'* ]]
+        [ "$(grep -c '^# TYPE vusidecar_device_requests_read_total' <<<"$output")" -eq 1 ]
+}
