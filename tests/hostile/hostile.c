@@ -511,6 +511,10 @@ static void send_vring_fd(Hostile *h, uint32_t request, unsigned int qidx) {
 }
 
 void hostile_queue_setup(Hostile *h, unsigned int qidx, uint16_t num, uint64_t desc_gpa) {
+        hostile_queue_setup_base(h, qidx, num, desc_gpa, 0);
+}
+
+void hostile_queue_setup_base(Hostile *h, unsigned int qidx, uint16_t num, uint64_t desc_gpa, uint32_t base) {
         HostileQueue *q = &h->q[qidx];
         struct vhost_vring_state st = { .index = qidx, .num = num };
         struct vhost_vring_addr addr = { .index = qidx };
@@ -532,7 +536,7 @@ void hostile_queue_setup(Hostile *h, unsigned int qidx, uint16_t num, uint64_t d
 
         hostile_expect_ok(h, VHOST_USER_SET_VRING_NUM, &st, sizeof(st), NULL, 0, NULL);
         hostile_expect_ok(h, VHOST_USER_SET_VRING_ADDR, &addr, sizeof(addr), NULL, 0, NULL);
-        st.num = 0;
+        st.num = base;
         hostile_expect_ok(h, VHOST_USER_SET_VRING_BASE, &st, sizeof(st), NULL, 0, NULL);
         send_vring_fd(h, VHOST_USER_SET_VRING_KICK, qidx);
         send_vring_fd(h, VHOST_USER_SET_VRING_CALL, qidx);

@@ -176,6 +176,9 @@ void *hostile_gpa(Hostile *h, uint64_t gpa, uint64_t len);
  */
 void hostile_queue_setup(Hostile *h, unsigned int qidx, uint16_t num, uint64_t desc_gpa);
 
+/* The same with SET_VRING_BASE @base (packed rings: wrap counters in bits 15 and 31). */
+void hostile_queue_setup_base(Hostile *h, unsigned int qidx, uint16_t num, uint64_t desc_gpa, uint32_t base);
+
 /* Write descriptor @i of a table at @table_gpa. */
 void hostile_desc(Hostile *h, uint64_t table_gpa, unsigned int i, uint64_t addr, uint32_t len, uint16_t flags,
                   uint16_t next);
