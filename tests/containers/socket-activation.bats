@@ -68,7 +68,10 @@ with open(sys.argv[2], "a", buffering=1) as log:
         echo $! > "$CT_TMP/activator.pid"
         ct_wait_socket "$rt/blk0.sock"
         # Nothing runs before the first connection.
-        ! podman container exists "$name"
+        if podman container exists "$name"; then
+                echo "the container started before any connection"
+                false
+        fi
 
         ct_guest "$rt/blk0.sock" "$CT_TMP/guest.log" "$token" || { cat "$CT_TMP/activate.log"; false; }
         cat "$CT_TMP/activate.log"
