@@ -24,7 +24,8 @@ int vuctl_connect(Vuctl *ctx) {
                                 ctx->socket_path);
                 else if (r == -EACCES)
                         fprintf(stderr,
-                                "vuctl: cannot connect to %s: %s — run as the sidecar's user or root, or as a "
+                                "vuctl: cannot connect to %s: %s — run as the sidecar's user or root, or as "
+                                "a "
                                 "member of its --control-group\n",
                                 ctx->socket_path, strerror(-r));
                 else
@@ -60,7 +61,8 @@ void vuctl_print_error(const char *error, json_object *p) {
         else if (strcmp(error, VL_ERROR_DEVICE_REQUIRED) == 0) {
                 _cleanup_free_ char *list = join_array(json_get(p, VL_PARAM_DEVICES));
 
-                fprintf(stderr, "vuctl: the sidecar serves several devices (%s): name one with --device ID\n",
+                fprintf(stderr,
+                        "vuctl: the sidecar serves several devices (%s): name one with --device ID\n",
                         list ?: "?");
         } else if (strcmp(error, VL_ERROR_NO_SUCH_QUEUE) == 0)
                 fprintf(stderr, "vuctl: device %s has no queue %" PRIi64 " (it has %" PRIi64 ")\n",
@@ -68,12 +70,14 @@ void vuctl_print_error(const char *error, json_object *p) {
                         json_get_int(p, VL_PARAM_QUEUES, 0));
         else if (strcmp(error, VL_ERROR_QUEUE_NOT_READY) == 0)
                 fprintf(stderr,
-                        "vuctl: queue %" PRIi64 " of %s is not set up yet (no frontend, or the driver has not "
+                        "vuctl: queue %" PRIi64
+                        " of %s is not set up yet (no frontend, or the driver has not "
                         "started it)\n",
                         json_get_int(p, VL_PARAM_QUEUE, -1), json_get_str(p, VL_PARAM_DEVICE, "?"));
         else if (strcmp(error, VL_ERROR_NOT_SUPPORTED) == 0)
                 fprintf(stderr, "vuctl: %s%s%s\n", json_get_str(p, VL_PARAM_DEVICE, ""),
-                        json_get(p, VL_PARAM_DEVICE) ? ": " : "", json_get_str(p, VL_PARAM_WHAT, "not supported"));
+                        json_get(p, VL_PARAM_DEVICE) ? ": " : "",
+                        json_get_str(p, VL_PARAM_WHAT, "not supported"));
         else if (strcmp(error, VL_ERROR_FAILED) == 0)
                 fprintf(stderr, "vuctl: the sidecar failed: %s\n", json_get_str(p, VL_PARAM_MESSAGE, "?"));
         else if (strcmp(error, VARLINK_ERROR_PERMISSION_DENIED) == 0)
@@ -83,13 +87,15 @@ void vuctl_print_error(const char *error, json_object *p) {
                         json_get_str(p, VL_PARAM_METHOD, "this call"));
         else if (strcmp(error, VARLINK_ERROR_INVALID_PARAMETER) == 0)
                 fprintf(stderr, "vuctl: the sidecar refused parameter '%s': %s\n",
-                        json_get_str(p, VL_PARAM_PARAMETER, "?"), json_get_str(p, VL_PARAM_REASON, "invalid"));
+                        json_get_str(p, VL_PARAM_PARAMETER, "?"),
+                        json_get_str(p, VL_PARAM_REASON, "invalid"));
         else if (strcmp(error, VARLINK_ERROR_METHOD_NOT_FOUND) == 0 ||
                  strcmp(error, VARLINK_ERROR_INTERFACE_NOT_FOUND) == 0)
                 fprintf(stderr, "vuctl: the sidecar does not know %s (an older vu-sidecar?)\n",
                         json_get_str(p, "method", json_get_str(p, "interface", "this call")));
         else if (strcmp(error, VL_ERROR_TOO_MANY_CLIENTS) == 0)
-                fprintf(stderr, "vuctl: the sidecar has too many control connections (%" PRIi64 "); try again\n",
+                fprintf(stderr,
+                        "vuctl: the sidecar has too many control connections (%" PRIi64 "); try again\n",
                         json_get_int(p, VL_PARAM_MAX, 0));
         else {
                 const char *msg = json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN);
@@ -109,8 +115,8 @@ int vuctl_call(Vuctl *ctx, const char *method, json_object *parameters, json_obj
 
         r = varlink_client_call(ctx->client, method, params, ctx->timeout_ms, &reply);
         if (r == -ETIMEDOUT) {
-                fprintf(stderr, "vuctl: %s: no answer from %s within %d ms — is the sidecar stuck?\n", method,
-                        ctx->socket_path, ctx->timeout_ms);
+                fprintf(stderr, "vuctl: %s: no answer from %s within %d ms — is the sidecar stuck?\n",
+                        method, ctx->socket_path, ctx->timeout_ms);
                 return VUCTL_EXIT_DAEMON;
         }
         if (r == -ECONNRESET || r == -EPIPE) {

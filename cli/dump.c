@@ -65,8 +65,8 @@ int verb_dump(Vuctl *ctx, int argc, char *argv[]) {
 
         printf("%s queue %" PRIi64 ": %s ring of %" PRIu64 ", descriptors %" PRIi64 "…%" PRIi64 "\n",
                json_get_str(reply, VL_FIELD_DEVICE, "?"), json_get_int(reply, VL_FIELD_QUEUE, 0),
-               json_get_bool(reply, VL_FIELD_PACKED, false) ? "packed" : "split", json_get_uint(reply, VL_FIELD_SIZE, 0),
-               json_get_int(reply, VL_FIELD_FROM, 0),
+               json_get_bool(reply, VL_FIELD_PACKED, false) ? "packed" : "split",
+               json_get_uint(reply, VL_FIELD_SIZE, 0), json_get_int(reply, VL_FIELD_FROM, 0),
                json_get_int(reply, VL_FIELD_FROM, 0) + json_get_int(reply, VL_FIELD_COUNT, 0) - 1);
         printf("  rings at GPA desc 0x%" PRIx64 ", avail 0x%" PRIx64 ", used 0x%" PRIx64 "\n\n",
                json_get_uint(reply, VL_FIELD_DESC_GPA, 0), json_get_uint(reply, VL_FIELD_AVAIL_GPA, 0),
@@ -85,8 +85,9 @@ int verb_dump(Vuctl *ctx, int argc, char *argv[]) {
                 _cleanup_(table_freep) Table *a = table_new(2, "SLOT", "HEAD");
                 json_object *ring = json_get(avail, VL_FIELD_RING);
 
-                printf("\navail ring: idx %" PRIu64 ", flags 0x%" PRIx64 " %s", json_get_uint(avail, VL_FIELD_IDX, 0),
-                       json_get_uint(avail, VL_FIELD_FLAGS, 0), names ?: "");
+                printf("\navail ring: idx %" PRIu64 ", flags 0x%" PRIx64 " %s",
+                       json_get_uint(avail, VL_FIELD_IDX, 0), json_get_uint(avail, VL_FIELD_FLAGS, 0),
+                       names ?: "");
                 if (json_get(avail, VL_FIELD_USED_EVENT))
                         printf(", used_event %" PRIu64, json_get_uint(avail, VL_FIELD_USED_EVENT, 0));
                 putchar('\n');
@@ -105,8 +106,9 @@ int verb_dump(Vuctl *ctx, int argc, char *argv[]) {
                 _cleanup_(table_freep) Table *u = table_new(3, "SLOT", "ID", "LEN");
                 json_object *ring = json_get(used, VL_FIELD_RING);
 
-                printf("\nused ring: idx %" PRIu64 ", flags 0x%" PRIx64 " %s", json_get_uint(used, VL_FIELD_IDX, 0),
-                       json_get_uint(used, VL_FIELD_FLAGS, 0), names ?: "");
+                printf("\nused ring: idx %" PRIu64 ", flags 0x%" PRIx64 " %s",
+                       json_get_uint(used, VL_FIELD_IDX, 0), json_get_uint(used, VL_FIELD_FLAGS, 0),
+                       names ?: "");
                 if (json_get(used, VL_FIELD_AVAIL_EVENT))
                         printf(", avail_event %" PRIu64, json_get_uint(used, VL_FIELD_AVAIL_EVENT, 0));
                 putchar('\n');

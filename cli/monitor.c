@@ -17,12 +17,13 @@ static void on_signal(int sig) {
 }
 
 int verb_monitor(Vuctl *ctx, int argc, char *argv[]) {
-        struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART: ^C ends the wait */
+        struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART: ^C ends the wait */
         json_object *params;
         int r;
 
         if (argc > 1)
-                return vuctl_usage_error("monitor takes no arguments (use --device ID to follow one device)");
+                return vuctl_usage_error(
+                        "monitor takes no arguments (use --device ID to follow one device)");
 
         r = vuctl_connect(ctx);
         if (r != VUCTL_EXIT_OK)
@@ -31,7 +32,8 @@ int verb_monitor(Vuctl *ctx, int argc, char *argv[]) {
         r = varlink_client_send(ctx->client, VL_METHOD_MONITOR, params, VARLINK_CALL_MORE);
         json_object_put(params);
         if (r < 0) {
-                fprintf(stderr, "vuctl: cannot send the monitor call to %s: %s\n", ctx->socket_path, strerror(-r));
+                fprintf(stderr, "vuctl: cannot send the monitor call to %s: %s\n", ctx->socket_path,
+                        strerror(-r));
                 return VUCTL_EXIT_DAEMON;
         }
         sigaction(SIGINT, &sa, NULL);
@@ -48,7 +50,8 @@ int verb_monitor(Vuctl *ctx, int argc, char *argv[]) {
                         if (interrupted)
                                 break;
                         fprintf(stderr, "vuctl: monitor: %s\n",
-                                r == -ECONNRESET ? "the sidecar closed the connection — did it stop?" : strerror(-r));
+                                r == -ECONNRESET ? "the sidecar closed the connection — did it stop?"
+                                                 : strerror(-r));
                         return VUCTL_EXIT_DAEMON;
                 }
                 if (reply.error) {
@@ -59,12 +62,14 @@ int verb_monitor(Vuctl *ctx, int argc, char *argv[]) {
 
                 if (ctx->output == OUTPUT_JSON)
                         vuctl_print_json(reply.parameters, true);
-                else if (strcmp(json_get_str(reply.parameters, VL_FIELD_EVENT, ""), VL_EVENT_SUBSCRIBED) == 0)
+                else if (strcmp(json_get_str(reply.parameters, VL_FIELD_EVENT, ""), VL_EVENT_SUBSCRIBED) ==
+                         0)
                         fprintf(stderr, "Monitoring %s on %s; ^C to stop.\n", ctx->device ?: "every device",
                                 ctx->socket_path);
                 else
                         printf("%s  %-8s  %-14s  %s\n",
-                               format_timestamp(t, sizeof(t), json_get_uint(reply.parameters, VL_FIELD_REALTIME_USEC, 0)),
+                               format_timestamp(t, sizeof(t),
+                                                json_get_uint(reply.parameters, VL_FIELD_REALTIME_USEC, 0)),
                                json_get_str(reply.parameters, VL_FIELD_DEVICE, "-"),
                                json_get_str(reply.parameters, VL_FIELD_EVENT, "?"),
                                json_get_str(reply.parameters, "message", ""));

@@ -48,7 +48,7 @@ const char *json_get_str(json_object *o, const char *key, const char *def) {
 }
 
 char *format_bytes(char *buf, size_t size, uint64_t bytes) {
-        static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+        static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
         double v = (double) bytes;
         size_t i = 0;
 
@@ -73,7 +73,8 @@ char *format_duration(char *buf, size_t size, uint64_t usec) {
         else if (s < 3600)
                 snprintf(buf, size, "%" PRIu64 "m %" PRIu64 "s", s / 60, s % 60);
         else if (s < 86400)
-                snprintf(buf, size, "%" PRIu64 "h %" PRIu64 "m %" PRIu64 "s", s / 3600, s % 3600 / 60, s % 60);
+                snprintf(buf, size, "%" PRIu64 "h %" PRIu64 "m %" PRIu64 "s", s / 3600, s % 3600 / 60,
+                         s % 60);
         else
                 snprintf(buf, size, "%" PRIu64 "d %" PRIu64 "h %" PRIu64 "m", s / 86400, s % 86400 / 3600,
                          s % 3600 / 60);
@@ -84,7 +85,8 @@ char *format_timestamp(char *buf, size_t size, uint64_t realtime_usec) {
         time_t t = (time_t) (realtime_usec / 1000000);
         struct tm tm;
 
-        if (realtime_usec == 0 || !localtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+        if (realtime_usec == 0 || !localtime_r(&t, &tm) ||
+            strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
                 snprintf(buf, size, "-");
         return buf;
 }
@@ -133,9 +135,8 @@ int parse_size(const char *s, uint64_t *ret) {
                 const char *suffix;
                 unsigned shift;
         } suffixes[] = {
-                { "", 0 },      { "B", 0 },     { "K", 10 },    { "KiB", 10 }, { "KB", 10 }, { "M", 20 },
-                { "MiB", 20 },  { "MB", 20 },   { "G", 30 },    { "GiB", 30 }, { "GB", 30 }, { "T", 40 },
-                { "TiB", 40 },  { "TB", 40 },
+                {"", 0},    {"B", 0},  {"K", 10},   {"KiB", 10}, {"KB", 10}, {"M", 20},   {"MiB", 20},
+                {"MB", 20}, {"G", 30}, {"GiB", 30}, {"GB", 30},  {"T", 40},  {"TiB", 40}, {"TB", 40},
         };
         unsigned long long v;
         char *end;
@@ -159,7 +160,8 @@ int parse_size(const char *s, uint64_t *ret) {
 }
 
 int parse_bool(const char *s, bool *ret) {
-        static const char *const yes[] = { "on", "yes", "true", "1" }, *const no[] = { "off", "no", "false", "0" };
+        static const char *const yes[] = {"on", "yes", "true", "1"}, *const no[] = {"off", "no", "false",
+                                                                                    "0"};
 
         for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
                 if (strcasecmp(s, yes[i]) == 0) {

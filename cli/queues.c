@@ -34,8 +34,9 @@ int verb_queues(Vuctl *ctx, int argc, char *argv[]) {
                 return VUCTL_EXIT_OK;
 
         /* Backend's view, then the ring's view: indexes are mod 2^16 as on the wire. */
-        t = table_new(17, "Q", "SIZE", "EN", "ST", "RDY", "KICK", "CALL", "LAST_AVAIL", "SHADOW_AVAIL", "USED_IDX",
-                      "AVAIL.IDX", "USED.IDX", "AVAIL.FL", "USED.FL", "USED_EV", "IN_USE", "INFLIGHT");
+        t = table_new(17, "Q", "SIZE", "EN", "ST", "RDY", "KICK", "CALL", "LAST_AVAIL", "SHADOW_AVAIL",
+                      "USED_IDX", "AVAIL.IDX", "USED.IDX", "AVAIL.FL", "USED.FL", "USED_EV", "IN_USE",
+                      "INFLIGHT");
         a = table_new(9, "Q", "PACKED", "EVENT_IDX", "SIGNALLED", "LOGGING", "DESC", "AVAIL", "USED", "LOG");
         if (!t || !a)
                 return VUCTL_EXIT_DAEMON;

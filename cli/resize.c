@@ -20,10 +20,11 @@ int verb_resize(Vuctl *ctx, int argc, char *argv[]) {
         r = parse_size(argv[1], &size);
         if (r < 0)
                 return vuctl_usage_error("resize: '%s' is not a size %s", argv[1],
-                                         r == -ERANGE ? "that fits in 64 bits" : "(bytes, or a number with K, M, G or T)");
+                                         r == -ERANGE ? "that fits in 64 bits"
+                                                      : "(bytes, or a number with K, M, G or T)");
         if (size == 0 || size % 512 != 0)
-                return vuctl_usage_error("resize: the size must be a non-zero multiple of 512 bytes, not %" PRIu64,
-                                         size);
+                return vuctl_usage_error(
+                        "resize: the size must be a non-zero multiple of 512 bytes, not %" PRIu64, size);
         if (size > INT64_MAX)
                 return vuctl_usage_error("resize: %s is too large", argv[1]);
 
@@ -38,10 +39,13 @@ int verb_resize(Vuctl *ctx, int argc, char *argv[]) {
                 vuctl_print_json(reply, false);
                 return VUCTL_EXIT_OK;
         }
-        printf("%s resized to %s (%" PRIu64 " bytes); %s\n", json_get_str(reply, VL_FIELD_DEVICE, "the device"),
-               format_bytes(b, sizeof(b), json_get_uint(reply, VL_FIELD_SIZE, size)), json_get_uint(reply, VL_FIELD_SIZE, size),
+        printf("%s resized to %s (%" PRIu64 " bytes); %s\n",
+               json_get_str(reply, VL_FIELD_DEVICE, "the device"),
+               format_bytes(b, sizeof(b), json_get_uint(reply, VL_FIELD_SIZE, size)),
+               json_get_uint(reply, VL_FIELD_SIZE, size),
                json_get_bool(reply, VL_FIELD_ANNOUNCED, false)
                        ? "the guest was told"
-                       : "no frontend could be told now (it sees the new size when it reads the config again)");
+                       : "no frontend could be told now (it sees the new size when it reads the config "
+                         "again)");
         return VUCTL_EXIT_OK;
 }

@@ -9,7 +9,7 @@
 #include "vuctl.h"
 
 int verb_set(Vuctl *ctx, int argc, char *argv[]) {
-        static const char *const levels[] = { VL_LOG_LEVELS };
+        static const char *const levels[] = {VL_LOG_LEVELS};
         const char *level = NULL;
         bool have_ro = false, read_only = false, have_iops = false, have_bps = false, have_poll = false;
         uint64_t iops = 0, bps = 0, poll = 0;
@@ -27,33 +27,38 @@ int verb_set(Vuctl *ctx, int argc, char *argv[]) {
                                 if (strcmp(value, levels[l]) == 0)
                                         level = levels[l];
                         if (!level)
-                                return vuctl_usage_error("log-level takes err, warning, notice, info or debug, not '%s'",
-                                                         value);
+                                return vuctl_usage_error(
+                                        "log-level takes err, warning, notice, info or debug, not '%s'",
+                                        value);
                 } else if (strcmp(key, "read-only") == 0) {
                         if (parse_bool(value, &read_only) < 0)
                                 return vuctl_usage_error("read-only takes on or off, not '%s'", value);
                         have_ro = true;
                 } else if (strcmp(key, "iops") == 0) {
                         if (parse_uint(value, &iops) < 0 || iops > INT64_MAX)
-                                return vuctl_usage_error("iops takes a number of requests per second (0: no limit), "
-                                                         "not '%s'",
-                                                         value);
+                                return vuctl_usage_error(
+                                        "iops takes a number of requests per second (0: no limit), "
+                                        "not '%s'",
+                                        value);
                         have_iops = true;
                 } else if (strcmp(key, "bps") == 0) {
                         if (parse_size(value, &bps) < 0 || bps > INT64_MAX)
-                                return vuctl_usage_error("bps takes bytes per second with an optional K, M or G "
-                                                         "(0: no limit), not '%s'",
-                                                         value);
+                                return vuctl_usage_error(
+                                        "bps takes bytes per second with an optional K, M or G "
+                                        "(0: no limit), not '%s'",
+                                        value);
                         have_bps = true;
                 } else if (strcmp(key, "poll") == 0) {
                         if (strcmp(value, "off") == 0)
                                 poll = 0;
                         else if (parse_uint(value, &poll) < 0 || poll > 1000000)
-                                return vuctl_usage_error("poll takes microseconds from 0 to 1000000, or off, not '%s'",
-                                                         value);
+                                return vuctl_usage_error(
+                                        "poll takes microseconds from 0 to 1000000, or off, not '%s'",
+                                        value);
                         have_poll = true;
                 } else
-                        return vuctl_usage_error("unknown setting '%s' (log-level, read-only, iops, bps, poll)", key);
+                        return vuctl_usage_error(
+                                "unknown setting '%s' (log-level, read-only, iops, bps, poll)", key);
         }
 
         if (level) {
@@ -84,7 +89,8 @@ int verb_set(Vuctl *ctx, int argc, char *argv[]) {
                 if (ctx->output == OUTPUT_JSON)
                         vuctl_print_json(reply, true);
                 else
-                        printf("read-only: %s -> %s\n", json_get_bool(reply, VL_FIELD_PREVIOUS, false) ? "on" : "off",
+                        printf("read-only: %s -> %s\n",
+                               json_get_bool(reply, VL_FIELD_PREVIOUS, false) ? "on" : "off",
                                read_only ? "on" : "off");
         }
         if (have_iops || have_bps) {
@@ -104,7 +110,8 @@ int verb_set(Vuctl *ctx, int argc, char *argv[]) {
                         vuctl_print_json(reply, true);
                 else
                         printf("limits: iops %" PRIu64 ", bps %" PRIu64 " (0: none)\n",
-                               json_get_uint(reply, VL_FIELD_IOPS, 0), json_get_uint(reply, VL_FIELD_BPS, 0));
+                               json_get_uint(reply, VL_FIELD_IOPS, 0),
+                               json_get_uint(reply, VL_FIELD_BPS, 0));
         }
         if (have_poll) {
                 _cleanup_(json_object_putp) json_object *reply = NULL;

@@ -20,23 +20,24 @@ typedef struct Counter {
         const char *header;
         const char *rate_header;
         bool bytes;
-        const char *help;           /* Prometheus HELP */
+        const char *help; /* Prometheus HELP */
 } Counter;
 
 static const Counter queue_counters[] = {
-        { VL_FIELD_KICKS, "KICKS", "KICKS/s", false, "Kick notifications received from the guest." },
-        { VL_FIELD_G2B_CHAINS, "G>B CHAINS", "G>B CHAINS/s", false,
-          "Descriptor chains the guest made available to the backend." },
-        { VL_FIELD_B2G_CHAINS, "B>G CHAINS", "B>G CHAINS/s", false,
-          "Descriptor chains the backend returned to the guest." },
-        { VL_FIELD_G2B_BYTES, "G>B BYTES", "G>B BYTES/s", true,
-          "Bytes in device-readable buffers the guest made available." },
-        { VL_FIELD_B2G_BYTES, "B>G BYTES", "B>G BYTES/s", true,
-          "Bytes the backend reported written to the guest's buffers." },
-        { VL_FIELD_CALLS_SENT, "CALLS", "CALLS/s", false, "Call notifications sent to the guest." },
-        { VL_FIELD_CALLS_SUPPRESSED, "SUPPRESSED", "SUPPRESSED/s", false,
-          "Call notifications skipped thanks to EVENT_IDX or NO_INTERRUPT." },
-        { VL_FIELD_MALFORMED_CHAINS, "MALFORMED", "MALFORMED/s", false, "Descriptor chains refused as malformed." },
+        {VL_FIELD_KICKS, "KICKS", "KICKS/s", false, "Kick notifications received from the guest."},
+        {VL_FIELD_G2B_CHAINS, "G>B CHAINS", "G>B CHAINS/s", false,
+         "Descriptor chains the guest made available to the backend."},
+        {VL_FIELD_B2G_CHAINS, "B>G CHAINS", "B>G CHAINS/s", false,
+         "Descriptor chains the backend returned to the guest."},
+        {VL_FIELD_G2B_BYTES, "G>B BYTES", "G>B BYTES/s", true,
+         "Bytes in device-readable buffers the guest made available."},
+        {VL_FIELD_B2G_BYTES, "B>G BYTES", "B>G BYTES/s", true,
+         "Bytes the backend reported written to the guest's buffers."},
+        {VL_FIELD_CALLS_SENT, "CALLS", "CALLS/s", false, "Call notifications sent to the guest."},
+        {VL_FIELD_CALLS_SUPPRESSED, "SUPPRESSED", "SUPPRESSED/s", false,
+         "Call notifications skipped thanks to EVENT_IDX or NO_INTERRUPT."},
+        {VL_FIELD_MALFORMED_CHAINS, "MALFORMED", "MALFORMED/s", false,
+         "Descriptor chains refused as malformed."},
 };
 
 static volatile sig_atomic_t interrupted;
@@ -86,8 +87,9 @@ static void add_counter_cell(Table *t, const Counter *c, json_object *cur, json_
 }
 
 static void print_device_table(json_object *dev, json_object *prev_dev, double dt) {
-        const char *headers[1 + ELEMENTSOF(queue_counters)] = { "QUEUE" };
-        json_object *queues = json_get(dev, VL_FIELD_QUEUES), *counters = json_get(dev, VL_FIELD_DEVICE_COUNTERS);
+        const char *headers[1 + ELEMENTSOF(queue_counters)] = {"QUEUE"};
+        json_object *queues = json_get(dev, VL_FIELD_QUEUES),
+                    *counters = json_get(dev, VL_FIELD_DEVICE_COUNTERS);
         json_object *prev_queues = json_get(prev_dev, VL_FIELD_QUEUES);
         _cleanup_(table_freep) Table *t = NULL, *dc = NULL;
 
@@ -124,7 +126,7 @@ static void print_device_table(json_object *dev, json_object *prev_dev, double d
                 return;
         table_align_right(dc, 1);
         json_object_object_foreach(counters, key, val) {
-                Counter c = { .field = key, .bytes = strstr(key, "bytes") != NULL };
+                Counter c = {.field = key, .bytes = strstr(key, "bytes") != NULL};
 
                 if (!json_object_is_type(val, json_type_int))
                         continue;
@@ -153,7 +155,8 @@ static void print_prometheus(json_object *reply) {
                                 char labels[128];
 
                                 snprintf(labels, sizeof(labels), "device=\"%s\",queue=\"%" PRIi64 "\"",
-                                         json_get_str(dev, VL_FIELD_ID, "?"), json_get_int(qo, VL_FIELD_INDEX, 0));
+                                         json_get_str(dev, VL_FIELD_ID, "?"),
+                                         json_get_int(qo, VL_FIELD_INDEX, 0));
                                 prom_sample(stdout, name, "counter", queue_counters[i].help, labels,
                                             json_get_uint(qo, queue_counters[i].field, 0));
                         }
@@ -163,12 +166,14 @@ static void print_prometheus(json_object *reply) {
         /* Device counters: the names come from the daemon. Each name is printed once, with the
          * samples of every device that has it, the first time a device shows it. */
         for (size_t d = 0; d < n; d++) {
-                json_object *counters = json_get(json_object_array_get_idx(devices, d), VL_FIELD_DEVICE_COUNTERS);
+                json_object *counters =
+                        json_get(json_object_array_get_idx(devices, d), VL_FIELD_DEVICE_COUNTERS);
 
                 if (!counters || !json_object_is_type(counters, json_type_object))
                         continue;
                 json_object_object_foreach(counters, key, val) {
-                        bool gauge = strcmp(key, "in_flight") == 0 || strstr(key, "waiting"), earlier = false;
+                        bool gauge = strcmp(key, "in_flight") == 0 || strstr(key, "waiting"),
+                             earlier = false;
                         char name[128];
 
                         if (!json_object_is_type(val, json_type_int))
@@ -192,10 +197,12 @@ static void print_prometheus(json_object *reply) {
                                 if (!v || !json_object_is_type(v, json_type_int))
                                         continue;
                                 snprintf(labels, sizeof(labels), "device=\"%s\",type=\"%s\"",
-                                         json_get_str(dev, VL_FIELD_ID, "?"), json_get_str(dev, VL_FIELD_TYPE, "?"));
-                                prom_sample(stdout, name, gauge ? "gauge" : "counter",
-                                            "Device counter reported by vu-sidecar (see vu-sidecar-control(7)).",
-                                            labels, json_object_get_uint64(v));
+                                         json_get_str(dev, VL_FIELD_ID, "?"),
+                                         json_get_str(dev, VL_FIELD_TYPE, "?"));
+                                prom_sample(
+                                        stdout, name, gauge ? "gauge" : "counter",
+                                        "Device counter reported by vu-sidecar (see vu-sidecar-control(7)).",
+                                        labels, json_object_get_uint64(v));
                         }
                 }
         }
@@ -230,8 +237,8 @@ static void print_once(Vuctl *ctx, json_object *reply, json_object *prev) {
 
                 if (d > 0)
                         putchar('\n');
-                print_device_table(dev, prev ? find_by(json_get(prev, VL_FIELD_DEVICES), VL_FIELD_ID, dev) : NULL,
-                                   dt);
+                print_device_table(
+                        dev, prev ? find_by(json_get(prev, VL_FIELD_DEVICES), VL_FIELD_ID, dev) : NULL, dt);
         }
         if (!devices || json_object_array_length(devices) == 0)
                 printf("no devices\n");

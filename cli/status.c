@@ -20,8 +20,8 @@ static void kv(const char *key, const char *format, ...) {
         putchar('\n');
 }
 
-static void print_features(const char *key, json_object *dev, const char *bits_field, const char *names_field,
-                           int width) {
+static void print_features(const char *key, json_object *dev, const char *bits_field,
+                           const char *names_field, int width) {
         _cleanup_free_ char *names = format_string_array(json_get(dev, names_field));
 
         kv(key, "0x%0*" PRIx64 " %s", width, json_get_uint(dev, bits_field, 0), names ?: "");
@@ -42,7 +42,8 @@ static void print_config(json_object *config) {
                 else if (json_object_is_type(val, json_type_int) && strstr(key, "bytes")) {
                         char b[32];
 
-                        kv(label, "%s (%" PRIu64 ")", format_bytes(b, sizeof(b), json_object_get_uint64(val)),
+                        kv(label, "%s (%" PRIu64 ")",
+                           format_bytes(b, sizeof(b), json_object_get_uint64(val)),
                            json_object_get_uint64(val));
                 } else if (json_object_is_type(val, json_type_null))
                         kv(label, "-");
@@ -71,21 +72,27 @@ static void print_device(json_object *dev) {
                    format_timestamp(t, sizeof(t), json_get_uint(dev, "connected_realtime_usec", 0)));
         } else
                 kv("frontend", "none");
-        kv("connections", "%" PRIu64 " served, %" PRIu64 " turned away%s%s", json_get_uint(dev, "connections", 0),
-           json_get_uint(dev, "connections_refused", 0), json_get(dev, "last_disconnect") ? "; last ended: " : "",
+        kv("connections", "%" PRIu64 " served, %" PRIu64 " turned away%s%s",
+           json_get_uint(dev, "connections", 0), json_get_uint(dev, "connections_refused", 0),
+           json_get(dev, "last_disconnect") ? "; last ended: " : "",
            json_get_str(dev, "last_disconnect", ""));
 
         if (connected) {
                 print_features("features", dev, VL_FIELD_FEATURES, VL_FIELD_FEATURE_NAMES, 16);
-                print_features("protocol features", dev, VL_FIELD_PROTOCOL_FEATURES, VL_FIELD_PROTOCOL_FEATURE_NAMES,
-                               5);
-                print_features("device status", dev, VL_FIELD_DEVICE_STATUS, VL_FIELD_DEVICE_STATUS_NAMES, 2);
-                kv("queues", "%" PRIu64 " of %" PRIu64 " started", json_get_uint(dev, VL_FIELD_QUEUES_STARTED, 0),
+                print_features("protocol features", dev, VL_FIELD_PROTOCOL_FEATURES,
+                               VL_FIELD_PROTOCOL_FEATURE_NAMES, 5);
+                print_features("device status", dev, VL_FIELD_DEVICE_STATUS, VL_FIELD_DEVICE_STATUS_NAMES,
+                               2);
+                kv("queues", "%" PRIu64 " of %" PRIu64 " started",
+                   json_get_uint(dev, VL_FIELD_QUEUES_STARTED, 0),
                    json_get_uint(dev, VL_FIELD_QUEUES_MAX, 0));
-                kv("messages", "%" PRIu64 " handled, %" PRIu64 " refused", json_get_uint(dev, VL_FIELD_MESSAGES, 0),
+                kv("messages", "%" PRIu64 " handled, %" PRIu64 " refused",
+                   json_get_uint(dev, VL_FIELD_MESSAGES, 0),
                    json_get_uint(dev, VL_FIELD_MESSAGES_REFUSED, 0));
-                kv("backend channel", "%s", json_get_bool(dev, VL_FIELD_BACKEND_CHANNEL, false) ? "yes" : "no");
-                kv("inflight buffer", "%s", json_get_bool(dev, VL_FIELD_INFLIGHT_BUFFER, false) ? "yes" : "no");
+                kv("backend channel", "%s",
+                   json_get_bool(dev, VL_FIELD_BACKEND_CHANNEL, false) ? "yes" : "no");
+                kv("inflight buffer", "%s",
+                   json_get_bool(dev, VL_FIELD_INFLIGHT_BUFFER, false) ? "yes" : "no");
                 if (json_get_bool(dev, VL_FIELD_BROKEN, false))
                         kv("broken", "yes: the device stopped serving this frontend");
         } else
@@ -99,8 +106,10 @@ static void print_device(json_object *dev) {
 
         print_config(json_get(dev, VL_FIELD_CONFIG));
 
-        if (regions && json_object_is_type(regions, json_type_array) && json_object_array_length(regions) > 0) {
-                _cleanup_(table_freep) Table *tab = table_new(5, "    GPA", "SIZE", "", "QVA", "MMAP OFFSET");
+        if (regions && json_object_is_type(regions, json_type_array) &&
+            json_object_array_length(regions) > 0) {
+                _cleanup_(table_freep) Table *tab =
+                        table_new(5, "    GPA", "SIZE", "", "QVA", "MMAP OFFSET");
 
                 if (!tab)
                         return;
@@ -112,7 +121,8 @@ static void print_device(json_object *dev) {
 
                         table_add(tab, "    0x%" PRIx64, json_get_uint(r, VL_FIELD_GPA, 0));
                         table_add(tab, "0x%" PRIx64, json_get_uint(r, VL_FIELD_SIZE, 0));
-                        table_add(tab, "(%s)", format_bytes(b, sizeof(b), json_get_uint(r, VL_FIELD_SIZE, 0)));
+                        table_add(tab, "(%s)",
+                                  format_bytes(b, sizeof(b), json_get_uint(r, VL_FIELD_SIZE, 0)));
                         table_add(tab, "0x%" PRIx64, json_get_uint(r, VL_FIELD_QVA, 0));
                         table_add(tab, "0x%" PRIx64, json_get_uint(r, VL_FIELD_MMAP_OFFSET, 0));
                 }
@@ -141,9 +151,11 @@ int verb_status(Vuctl *ctx, int argc, char *argv[]) {
                json_get_str(reply, VL_FIELD_VERSION, "?"), json_get_int(reply, VL_FIELD_PID, 0),
                json_get_int(reply, VL_FIELD_UID, -1),
                format_duration(up, sizeof(up), json_get_uint(reply, VL_FIELD_UPTIME_USEC, 0)),
-               format_timestamp(since, sizeof(since), json_get_uint(reply, VL_FIELD_STARTED_REALTIME_USEC, 0)));
-        printf("log level %s, I/O engine %s, control socket %s\n", json_get_str(reply, VL_FIELD_LOG_LEVEL, "?"),
-               json_get_str(reply, VL_FIELD_IO_ENGINE, "?"), json_get_str(reply, VL_FIELD_CONTROL_SOCKET, "-"));
+               format_timestamp(since, sizeof(since),
+                                json_get_uint(reply, VL_FIELD_STARTED_REALTIME_USEC, 0)));
+        printf("log level %s, I/O engine %s, control socket %s\n",
+               json_get_str(reply, VL_FIELD_LOG_LEVEL, "?"), json_get_str(reply, VL_FIELD_IO_ENGINE, "?"),
+               json_get_str(reply, VL_FIELD_CONTROL_SOCKET, "-"));
 
         devices = json_get(reply, VL_FIELD_DEVICES);
         if (!devices || json_object_array_length(devices) == 0) {

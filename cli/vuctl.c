@@ -14,52 +14,53 @@
 #include "vuctl.h"
 
 static const Verb verbs[] = {
-        { "status", "", "identity, sockets, frontend, negotiated features, memory", verb_status, false },
-        { "stats", "[--watch N]", "counters per queue and device (rates per second with --watch)", verb_stats,
-          true },
-        { "queues", "", "the state of every virtqueue", verb_queues, false },
-        { "dump", "QUEUE [--from N] [--count M]", "descriptor table, avail and used rings of a queue",
-          verb_dump, false },
-        { "log", "", "migration dirty-log state", verb_log, false },
-        { "set", "KEY VALUE...", "change log-level, read-only, iops, bps, poll (µs, or off)", verb_set, false },
-        { "resize", "SIZE", "change a block device's capacity (K/M/G/T suffixes)", verb_resize, false },
-        { "reset-stats", "", "zero the counters", verb_reset_stats, false },
-        { "monitor", "", "print events as they happen, until ^C", verb_monitor, false },
-        { "ping", "", "exit 0 if the sidecar answers (for probes)", verb_ping, false },
-        { "help", "", "this text", verb_help, false },
+        {"status", "", "identity, sockets, frontend, negotiated features, memory", verb_status, false},
+        {"stats", "[--watch N]", "counters per queue and device (rates per second with --watch)", verb_stats,
+         true},
+        {"queues", "", "the state of every virtqueue", verb_queues, false},
+        {"dump", "QUEUE [--from N] [--count M]", "descriptor table, avail and used rings of a queue",
+         verb_dump, false},
+        {"log", "", "migration dirty-log state", verb_log, false},
+        {"set", "KEY VALUE...", "change log-level, read-only, iops, bps, poll (µs, or off)", verb_set,
+         false},
+        {"resize", "SIZE", "change a block device's capacity (K/M/G/T suffixes)", verb_resize, false},
+        {"reset-stats", "", "zero the counters", verb_reset_stats, false},
+        {"monitor", "", "print events as they happen, until ^C", verb_monitor, false},
+        {"ping", "", "exit 0 if the sidecar answers (for probes)", verb_ping, false},
+        {"help", "", "this text", verb_help, false},
 };
 
 static void help(FILE *f) {
-        fprintf(f,
-                "Usage: vuctl [OPTIONS] VERB [ARGS…]\n"
-                "Look inside a running vu-sidecar and reconfigure it, through its control socket.\n"
-                "\n"
-                "Verbs:\n");
+        fprintf(f, "Usage: vuctl [OPTIONS] VERB [ARGS…]\n"
+                   "Look inside a running vu-sidecar and reconfigure it, through its control socket.\n"
+                   "\n"
+                   "Verbs:\n");
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
                 char head[64];
 
                 snprintf(head, sizeof(head), "%s %s", verbs[i].name, verbs[i].args);
                 fprintf(f, "  %-34s %s\n", head, verbs[i].summary);
         }
-        fprintf(f,
-                "\n"
-                "Options:\n"
-                "  -s, --socket PATH     control socket (default: $VUCTL_SOCKET, else the sidecar's default,\n"
-                "                        RUNTIME_DIR/control.sock)\n"
-                "  -d, --device ID       the device to address (needed when the sidecar serves several)\n"
-                "  -o, --output FORMAT   table (default), json, prometheus (stats)\n"
-                "  -j, --json            same as --output json\n"
-                "  -w, --watch N         stats: refresh every N seconds, showing rates\n"
-                "      --from N          dump: first descriptor (default 0)\n"
-                "      --count M         dump: descriptors to show (default 16)\n"
-                "  -t, --timeout SEC     how long to wait for an answer (default 10)\n"
-                "  -h, --help            this text\n"
-                "      --version         vuctl's version\n"
-                "\n"
-                "set keys: log-level err|warning|notice|info|debug, read-only on|off, iops N, bps N[K|M|G],\n"
-                "          poll USEC|off\n"
-                "Exit status: 0 ok, 1 the sidecar reported an error, 2 bad usage, 3 cannot connect.\n"
-                "See vuctl(1) and vu-sidecar-control(7).\n");
+        fprintf(f, "\n"
+                   "Options:\n"
+                   "  -s, --socket PATH     control socket (default: $VUCTL_SOCKET, else the sidecar's "
+                   "default,\n"
+                   "                        RUNTIME_DIR/control.sock)\n"
+                   "  -d, --device ID       the device to address (needed when the sidecar serves several)\n"
+                   "  -o, --output FORMAT   table (default), json, prometheus (stats)\n"
+                   "  -j, --json            same as --output json\n"
+                   "  -w, --watch N         stats: refresh every N seconds, showing rates\n"
+                   "      --from N          dump: first descriptor (default 0)\n"
+                   "      --count M         dump: descriptors to show (default 16)\n"
+                   "  -t, --timeout SEC     how long to wait for an answer (default 10)\n"
+                   "  -h, --help            this text\n"
+                   "      --version         vuctl's version\n"
+                   "\n"
+                   "set keys: log-level err|warning|notice|info|debug, read-only on|off, iops N, bps "
+                   "N[K|M|G],\n"
+                   "          poll USEC|off\n"
+                   "Exit status: 0 ok, 1 the sidecar reported an error, 2 bad usage, 3 cannot connect.\n"
+                   "See vuctl(1) and vu-sidecar-control(7).\n");
 }
 
 int verb_help(Vuctl *ctx, int argc, char *argv[]) {
@@ -78,14 +79,17 @@ static int parse_number_option(const char *opt, const char *arg, int64_t max, in
 
 int main(int argc, char *argv[]) {
         enum { ARG_VERSION = 0x100, ARG_FROM, ARG_COUNT };
-        static const struct option options[] = {
-                { "socket", required_argument, NULL, 's' },  { "device", required_argument, NULL, 'd' },
-                { "output", required_argument, NULL, 'o' },  { "json", no_argument, NULL, 'j' },
-                { "watch", required_argument, NULL, 'w' },   { "from", required_argument, NULL, ARG_FROM },
-                { "count", required_argument, NULL, ARG_COUNT }, { "timeout", required_argument, NULL, 't' },
-                { "help", no_argument, NULL, 'h' },          { "version", no_argument, NULL, ARG_VERSION },
-                {}
-        };
+        static const struct option options[] = {{"socket", required_argument, NULL, 's'},
+                                                {"device", required_argument, NULL, 'd'},
+                                                {"output", required_argument, NULL, 'o'},
+                                                {"json", no_argument, NULL, 'j'},
+                                                {"watch", required_argument, NULL, 'w'},
+                                                {"from", required_argument, NULL, ARG_FROM},
+                                                {"count", required_argument, NULL, ARG_COUNT},
+                                                {"timeout", required_argument, NULL, 't'},
+                                                {"help", no_argument, NULL, 'h'},
+                                                {"version", no_argument, NULL, ARG_VERSION},
+                                                {}};
         Vuctl ctx = {
                 .output = OUTPUT_TABLE,
                 .timeout_ms = 10000,
@@ -104,8 +108,9 @@ int main(int argc, char *argv[]) {
                         break;
                 case 'd':
                         if (!*optarg || strlen(optarg) > 32)
-                                return vuctl_usage_error("--device takes a device id of 1 to 32 characters, not '%s'",
-                                                         optarg);
+                                return vuctl_usage_error(
+                                        "--device takes a device id of 1 to 32 characters, not '%s'",
+                                        optarg);
                         ctx.device = optarg;
                         break;
                 case 'o':
@@ -116,7 +121,8 @@ int main(int argc, char *argv[]) {
                         else if (strcmp(optarg, "prometheus") == 0)
                                 ctx.output = OUTPUT_PROMETHEUS;
                         else
-                                return vuctl_usage_error("--output takes table, json or prometheus, not '%s'", optarg);
+                                return vuctl_usage_error(
+                                        "--output takes table, json or prometheus, not '%s'", optarg);
                         break;
                 case 'j':
                         ctx.output = OUTPUT_JSON;
@@ -128,7 +134,8 @@ int main(int argc, char *argv[]) {
                         ctx.watch_sec = strtod(optarg, &end);
                         if (errno != 0 || *end != 0 || end == optarg || !(ctx.watch_sec >= 0.1) ||
                             ctx.watch_sec > 86400)
-                                return vuctl_usage_error("--watch takes seconds from 0.1 to 86400, not '%s'", optarg);
+                                return vuctl_usage_error("--watch takes seconds from 0.1 to 86400, not '%s'",
+                                                         optarg);
                         break;
                 }
                 case ARG_FROM:
@@ -187,8 +194,9 @@ int main(int argc, char *argv[]) {
         else {
                 r = varlink_default_control_path(&ctx.socket_path);
                 if (r == -ENXIO) {
-                        fprintf(stderr, "vuctl: no control socket to use: not root and $XDG_RUNTIME_DIR is unset — "
-                                        "pass --socket PATH or set $VUCTL_SOCKET\n");
+                        fprintf(stderr,
+                                "vuctl: no control socket to use: not root and $XDG_RUNTIME_DIR is unset — "
+                                "pass --socket PATH or set $VUCTL_SOCKET\n");
                         return VUCTL_EXIT_USAGE;
                 }
         }

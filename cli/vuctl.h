@@ -7,8 +7,8 @@
  */
 #pragma once
 
-#include <json-c/json.h>
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,9 +20,9 @@
 /* Exit codes (the contract probes and scripts rely on). */
 enum {
         VUCTL_EXIT_OK = 0,
-        VUCTL_EXIT_DAEMON = 1,      /* the daemon answered with an error, or the connection broke */
-        VUCTL_EXIT_USAGE = 2,       /* bad command line */
-        VUCTL_EXIT_CONNECT = 3,     /* cannot reach the control socket */
+        VUCTL_EXIT_DAEMON = 1,  /* the daemon answered with an error, or the connection broke */
+        VUCTL_EXIT_USAGE = 2,   /* bad command line */
+        VUCTL_EXIT_CONNECT = 3, /* cannot reach the control socket */
 };
 
 typedef enum OutputMode {
@@ -32,25 +32,25 @@ typedef enum OutputMode {
 } OutputMode;
 
 typedef struct Vuctl {
-        char *socket_path;          /* resolved */
-        const char *device;         /* --device, NULL if not given */
+        char *socket_path;  /* resolved */
+        const char *device; /* --device, NULL if not given */
         OutputMode output;
-        int timeout_ms;             /* per call */
+        int timeout_ms; /* per call */
 
         /* verb options (accepted anywhere on the line) */
-        double watch_sec;           /* stats --watch N; 0 = once */
-        int64_t from;               /* dump --from; -1 = default */
-        int64_t count;              /* dump --count; -1 = default */
+        double watch_sec; /* stats --watch N; 0 = once */
+        int64_t from;     /* dump --from; -1 = default */
+        int64_t count;    /* dump --count; -1 = default */
 
         VarlinkClient *client;
 } Vuctl;
 
 typedef struct Verb {
         const char *name;
-        const char *args;           /* for help: "QUEUE [--from N] [--count M]" */
+        const char *args; /* for help: "QUEUE [--from N] [--count M]" */
         const char *summary;
         int (*run)(Vuctl *ctx, int argc, char *argv[]);
-        bool prometheus;            /* -o prometheus makes sense for it */
+        bool prometheus; /* -o prometheus makes sense for it */
 } Verb;
 
 /* The verbs (one file each). argv[0] is the verb's name; they return an exit code. */
@@ -98,7 +98,7 @@ int64_t json_get_int(json_object *o, const char *key, int64_t def);
 uint64_t json_get_uint(json_object *o, const char *key, uint64_t def);
 bool json_get_bool(json_object *o, const char *key, bool def);
 const char *json_get_str(json_object *o, const char *key, const char *def);
-json_object *json_get(json_object *o, const char *key);    /* NULL if missing or null */
+json_object *json_get(json_object *o, const char *key); /* NULL if missing or null */
 
 /* ---- formatting (output.c) --------------------------------------------- */
 

@@ -17,7 +17,7 @@
 
 #define DUMP_COUNT_DEFAULT 16
 #define DUMP_COUNT_MAX 1024
-#define DUMP_INDIRECT_MAX 1024      /* entries shown of one indirect table */
+#define DUMP_INDIRECT_MAX 1024 /* entries shown of one indirect table */
 
 #define DESC_F_NEXT 1
 #define DESC_F_WRITE 2
@@ -27,7 +27,7 @@
 #define AVAIL_F_NO_INTERRUPT 1
 #define USED_F_NO_NOTIFY 1
 
-typedef struct RawDesc {            /* split: addr, len, flags, next; packed: addr, len, id, flags */
+typedef struct RawDesc { /* split: addr, len, flags, next; packed: addr, len, id, flags */
         uint64_t addr;
         uint32_t len;
         uint16_t a;
@@ -118,7 +118,8 @@ static json_object *read_u16(VuDev *dev, uint64_t gpa) {
         return json_object_new_uint64(le16toh(v));
 }
 
-static json_object *avail_json(VuDev *dev, const VuQueueInfo *qi, uint64_t gpa, unsigned from, unsigned count) {
+static json_object *avail_json(VuDev *dev, const VuQueueInfo *qi, uint64_t gpa, unsigned from,
+                               unsigned count) {
         json_object *o = json_object_new_object(), *ring = json_object_new_array();
         uint16_t hdr[2];
 
@@ -137,7 +138,8 @@ static json_object *avail_json(VuDev *dev, const VuQueueInfo *qi, uint64_t gpa, 
         }
         json_add_u64(o, VL_FIELD_IDX, le16toh(hdr[1]));
         for (unsigned slot = from; slot < from + count; slot++) {
-                json_object *e = json_object_new_object(), *head = read_u16(dev, gpa + 4 + 2 * (uint64_t) slot);
+                json_object *e = json_object_new_object(),
+                            *head = read_u16(dev, gpa + 4 + 2 * (uint64_t) slot);
 
                 if (!e || !head) {
                         json_object_put(e);
@@ -154,7 +156,8 @@ static json_object *avail_json(VuDev *dev, const VuQueueInfo *qi, uint64_t gpa, 
         return o;
 }
 
-static json_object *used_json(VuDev *dev, const VuQueueInfo *qi, uint64_t gpa, unsigned from, unsigned count) {
+static json_object *used_json(VuDev *dev, const VuQueueInfo *qi, uint64_t gpa, unsigned from,
+                              unsigned count) {
         json_object *o = json_object_new_object(), *ring = json_object_new_array();
         uint16_t hdr[2];
 
@@ -193,7 +196,8 @@ static json_object *used_json(VuDev *dev, const VuQueueInfo *qi, uint64_t gpa, u
 }
 
 int method_dump_queue(ControlClient *c, json_object *params, unsigned flags, void *userdata) {
-        static const char *const known[] = { VL_PARAM_DEVICE, VL_PARAM_QUEUE, VL_PARAM_FROM, VL_PARAM_COUNT, NULL };
+        static const char *const known[] = {VL_PARAM_DEVICE, VL_PARAM_QUEUE, VL_PARAM_FROM, VL_PARAM_COUNT,
+                                            NULL};
         Sidecar *s = userdata;
         int64_t queue = 0, from = 0, count = DUMP_COUNT_DEFAULT;
         uint64_t desc_gpa, avail_gpa, used_gpa;
@@ -207,12 +211,13 @@ int method_dump_queue(ControlClient *c, json_object *params, unsigned flags, voi
                 return 0;
         r = varlink_param_int64(params, VL_PARAM_QUEUE, true, 0, 1023, &queue);
         if (r < 0)
-                return control_client_error_invalid_parameter(c, VL_PARAM_QUEUE, "%s",
-                                                              r == -ENOENT ? "missing" : "must be a queue index 0…1023");
+                return control_client_error_invalid_parameter(
+                        c, VL_PARAM_QUEUE, "%s", r == -ENOENT ? "missing" : "must be a queue index 0…1023");
         if (varlink_param_int64(params, VL_PARAM_FROM, false, 0, 65535, &from) < 0)
                 return control_client_error_invalid_parameter(c, VL_PARAM_FROM, "must be an index 0…65535");
         if (varlink_param_int64(params, VL_PARAM_COUNT, false, 0, DUMP_COUNT_MAX, &count) < 0)
-                return control_client_error_invalid_parameter(c, VL_PARAM_COUNT, "must be 0…%d", DUMP_COUNT_MAX);
+                return control_client_error_invalid_parameter(c, VL_PARAM_COUNT, "must be 0…%d",
+                                                              DUMP_COUNT_MAX);
         if (!control_resolve_device(c, s, params, false, &d))
                 return 0;
 
@@ -279,8 +284,9 @@ int method_dump_queue(ControlClient *c, json_object *params, unsigned flags, voi
                 json_object_object_add(p, VL_FIELD_AVAIL, NULL);
                 json_object_object_add(p, VL_FIELD_USED, NULL);
         } else {
-                json_object_object_add(p, VL_FIELD_AVAIL,
-                                       avail_json(&d->vu, &qi, avail_gpa, (unsigned) from, (unsigned) count));
+                json_object_object_add(
+                        p, VL_FIELD_AVAIL,
+                        avail_json(&d->vu, &qi, avail_gpa, (unsigned) from, (unsigned) count));
                 json_object_object_add(p, VL_FIELD_USED,
                                        used_json(&d->vu, &qi, used_gpa, (unsigned) from, (unsigned) count));
         }

@@ -139,20 +139,36 @@ static void log_mutation(ControlClient *c, const char *what) {
 
 static const char *blk_feature_name(unsigned bit) {
         static const char *const names[] = {
-                [1] = "SIZE_MAX", [2] = "SEG_MAX",     [4] = "GEOMETRY", [5] = "RO",       [6] = "BLK_SIZE",
-                [9] = "FLUSH",    [10] = "TOPOLOGY",   [11] = "CONFIG_WCE", [12] = "MQ",   [13] = "DISCARD",
-                [14] = "WRITE_ZEROES", [15] = "LIFETIME", [16] = "SECURE_ERASE", [17] = "ZONED",
+                [1] = "SIZE_MAX",      [2] = "SEG_MAX",  [4] = "GEOMETRY",      [5] = "RO",
+                [6] = "BLK_SIZE",      [9] = "FLUSH",    [10] = "TOPOLOGY",     [11] = "CONFIG_WCE",
+                [12] = "MQ",           [13] = "DISCARD", [14] = "WRITE_ZEROES", [15] = "LIFETIME",
+                [16] = "SECURE_ERASE", [17] = "ZONED",
         };
         return bit < ELEMENTSOF(names) ? names[bit] : NULL;
 }
 
 static const char *net_feature_name(unsigned bit) {
         static const char *const names[] = {
-                [0] = "CSUM",          [1] = "GUEST_CSUM",  [2] = "CTRL_GUEST_OFFLOADS", [3] = "MTU",
-                [5] = "MAC",           [7] = "GUEST_TSO4",  [8] = "GUEST_TSO6",  [9] = "GUEST_ECN",
-                [10] = "GUEST_UFO",    [11] = "HOST_TSO4",  [12] = "HOST_TSO6",  [13] = "HOST_ECN",
-                [14] = "HOST_UFO",     [15] = "MRG_RXBUF",  [16] = "STATUS",     [17] = "CTRL_VQ",
-                [18] = "CTRL_RX",      [19] = "CTRL_VLAN",  [21] = "GUEST_ANNOUNCE", [22] = "MQ",
+                [0] = "CSUM",
+                [1] = "GUEST_CSUM",
+                [2] = "CTRL_GUEST_OFFLOADS",
+                [3] = "MTU",
+                [5] = "MAC",
+                [7] = "GUEST_TSO4",
+                [8] = "GUEST_TSO6",
+                [9] = "GUEST_ECN",
+                [10] = "GUEST_UFO",
+                [11] = "HOST_TSO4",
+                [12] = "HOST_TSO6",
+                [13] = "HOST_ECN",
+                [14] = "HOST_UFO",
+                [15] = "MRG_RXBUF",
+                [16] = "STATUS",
+                [17] = "CTRL_VQ",
+                [18] = "CTRL_RX",
+                [19] = "CTRL_VLAN",
+                [21] = "GUEST_ANNOUNCE",
+                [22] = "MQ",
                 [23] = "CTRL_MAC_ADDR",
         };
         return bit < ELEMENTSOF(names) ? names[bit] : NULL;
@@ -169,7 +185,7 @@ static json_object *feature_names(DeviceType type, uint64_t features) {
                         continue;
                 name = vu_virtio_feature_name(bit);
                 if (!name)
-                        name = type == DEVICE_BLK ? blk_feature_name(bit)
+                        name = type == DEVICE_BLK   ? blk_feature_name(bit)
                                : type == DEVICE_NET ? net_feature_name(bit)
                                                     : NULL;
                 if (!name) {
@@ -205,9 +221,9 @@ static json_object *device_status_names(uint8_t status) {
                 uint8_t bit;
                 const char *name;
         } bits[] = {
-                { STATUS_ACKNOWLEDGE, "ACKNOWLEDGE" }, { STATUS_DRIVER, "DRIVER" },
-                { STATUS_FEATURES_OK, "FEATURES_OK" }, { STATUS_DRIVER_OK, "DRIVER_OK" },
-                { STATUS_NEEDS_RESET, "DEVICE_NEEDS_RESET" }, { STATUS_FAILED, "FAILED" },
+                {STATUS_ACKNOWLEDGE, "ACKNOWLEDGE"},        {STATUS_DRIVER, "DRIVER"},
+                {STATUS_FEATURES_OK, "FEATURES_OK"},        {STATUS_DRIVER_OK, "DRIVER_OK"},
+                {STATUS_NEEDS_RESET, "DEVICE_NEEDS_RESET"}, {STATUS_FAILED, "FAILED"},
         };
         json_object *a = json_object_new_array();
 
@@ -220,7 +236,7 @@ static json_object *device_status_names(uint8_t status) {
 /* ---- Ping, GetStatus ---------------------------------------------------- */
 
 static int method_ping(ControlClient *c, json_object *params, unsigned flags, void *userdata) {
-        static const char *const known[] = { NULL };
+        static const char *const known[] = {NULL};
         Sidecar *s = userdata;
         json_object *p;
 
@@ -302,7 +318,8 @@ static json_object *device_status_json(Device *d) {
         json_add_u64(o, VL_FIELD_FEATURES, info.features);
         json_object_object_add(o, VL_FIELD_FEATURE_NAMES, feature_names(d->type, info.features));
         json_add_u64(o, VL_FIELD_PROTOCOL_FEATURES, info.protocol_features);
-        json_object_object_add(o, VL_FIELD_PROTOCOL_FEATURE_NAMES, protocol_feature_names(info.protocol_features));
+        json_object_object_add(o, VL_FIELD_PROTOCOL_FEATURE_NAMES,
+                               protocol_feature_names(info.protocol_features));
         json_add_u64(o, VL_FIELD_DEVICE_STATUS, info.status);
         json_object_object_add(o, VL_FIELD_DEVICE_STATUS_NAMES, device_status_names(info.status));
         json_add_u64(o, VL_FIELD_QUEUES_MAX, ready ? info.max_queues : d->queues);
@@ -333,12 +350,13 @@ static json_object *device_status_json(Device *d) {
         json_add_bool(o, VL_FIELD_INFLIGHT_BUFFER, info.inflight);
         json_add_str(o, VL_FIELD_LAST_ERROR, ready && *vu_last_error(&d->vu) ? vu_last_error(&d->vu) : NULL);
         json_add_u64(o, VL_FIELD_POLL_USEC, device_get_poll_usec ? device_get_poll_usec(d) : 0);
-        json_object_object_add(o, VL_FIELD_CONFIG, device_is_blk(d) ? blk_config_json(d) : json_object_new_object());
+        json_object_object_add(o, VL_FIELD_CONFIG,
+                               device_is_blk(d) ? blk_config_json(d) : json_object_new_object());
         return o;
 }
 
 static int method_get_status(ControlClient *c, json_object *params, unsigned flags, void *userdata) {
-        static const char *const known[] = { VL_PARAM_DEVICE, NULL };
+        static const char *const known[] = {VL_PARAM_DEVICE, NULL};
         Sidecar *s = userdata;
         json_object *p, *devices;
         Device *only;
@@ -361,7 +379,8 @@ static int method_get_status(ControlClient *c, json_object *params, unsigned fla
         json_add_u64(p, VL_FIELD_STARTED_REALTIME_USEC, s->start_realtime_usec);
         json_add_str(p, VL_FIELD_LOG_LEVEL, log_level_to_string(log_get_max_level()));
         if (s->io_engine_reason[0])
-                snprintf(engine, sizeof(engine), "%s (%s)", io_engine_to_string(s->io_engine), s->io_engine_reason);
+                snprintf(engine, sizeof(engine), "%s (%s)", io_engine_to_string(s->io_engine),
+                         s->io_engine_reason);
         else
                 snprintf(engine, sizeof(engine), "%s", io_engine_to_string(s->io_engine));
         json_add_str(p, VL_FIELD_IO_ENGINE, engine);
@@ -477,7 +496,7 @@ static json_object *device_stats_json(Device *d) {
 }
 
 static int method_get_stats(ControlClient *c, json_object *params, unsigned flags, void *userdata) {
-        static const char *const known[] = { VL_PARAM_DEVICE, NULL };
+        static const char *const known[] = {VL_PARAM_DEVICE, NULL};
         Sidecar *s = userdata;
         json_object *p, *devices;
         Device *only;
@@ -508,7 +527,7 @@ static void device_reset_stats(Device *d) {
 }
 
 static int method_reset_stats(ControlClient *c, json_object *params, unsigned flags, void *userdata) {
-        static const char *const known[] = { VL_PARAM_DEVICE, NULL };
+        static const char *const known[] = {VL_PARAM_DEVICE, NULL};
         Sidecar *s = userdata;
         Device *only;
         char what[96];
@@ -566,7 +585,7 @@ static json_object *queue_json(const VuQueueInfo *q) {
 }
 
 static int method_get_queues(ControlClient *c, json_object *params, unsigned flags, void *userdata) {
-        static const char *const known[] = { VL_PARAM_DEVICE, NULL };
+        static const char *const known[] = {VL_PARAM_DEVICE, NULL};
         Sidecar *s = userdata;
         json_object *p, *queues;
         Device *d;
@@ -600,7 +619,7 @@ static int method_get_queues(ControlClient *c, json_object *params, unsigned fla
 }
 
 static int method_get_log(ControlClient *c, json_object *params, unsigned flags, void *userdata) {
-        static const char *const known[] = { VL_PARAM_DEVICE, NULL };
+        static const char *const known[] = {VL_PARAM_DEVICE, NULL};
         Sidecar *s = userdata;
         VuLogInfo info = {};
         json_object *p;
@@ -634,7 +653,7 @@ static int method_get_log(ControlClient *c, json_object *params, unsigned flags,
 /* ---- reconfiguration --------------------------------------------------- */
 
 static int method_set_log_level(ControlClient *c, json_object *params, unsigned flags, void *userdata) {
-        static const char *const known[] = { VL_PARAM_LEVEL, NULL };
+        static const char *const known[] = {VL_PARAM_LEVEL, NULL};
         Sidecar *s = userdata;
         const char *name = NULL, *previous;
         json_object *p;
@@ -645,12 +664,13 @@ static int method_set_log_level(ControlClient *c, json_object *params, unsigned 
                 return 0;
         r = varlink_param_string(params, VL_PARAM_LEVEL, true, &name);
         if (r < 0)
-                return control_client_error_invalid_parameter(c, VL_PARAM_LEVEL, "%s (err, warning, notice, info, debug)",
+                return control_client_error_invalid_parameter(c, VL_PARAM_LEVEL,
+                                                              "%s (err, warning, notice, info, debug)",
                                                               r == -ENOENT ? "missing" : "must be a string");
         level = log_level_from_string(name);
         if (level < 0)
-                return control_client_error_invalid_parameter(c, VL_PARAM_LEVEL,
-                                                              "'%.32s' is not err, warning, notice, info or debug", name);
+                return control_client_error_invalid_parameter(
+                        c, VL_PARAM_LEVEL, "'%.32s' is not err, warning, notice, info or debug", name);
 
         previous = log_level_to_string(log_get_max_level());
         p = json_object_new_object();
@@ -679,7 +699,7 @@ static int resolve_blk(ControlClient *c, Sidecar *s, json_object *params, const 
 }
 
 static int method_set_read_only(ControlClient *c, json_object *params, unsigned flags, void *userdata) {
-        static const char *const known[] = { VL_PARAM_DEVICE, VL_PARAM_READ_ONLY, NULL };
+        static const char *const known[] = {VL_PARAM_DEVICE, VL_PARAM_READ_ONLY, NULL};
         Sidecar *s = userdata;
         bool read_only = false;
         json_object *p;
@@ -692,8 +712,8 @@ static int method_set_read_only(ControlClient *c, json_object *params, unsigned 
                 return 0;
         r = varlink_param_bool(params, VL_PARAM_READ_ONLY, true, &read_only);
         if (r < 0)
-                return control_client_error_invalid_parameter(c, VL_PARAM_READ_ONLY, "%s",
-                                                              r == -ENOENT ? "missing" : "must be true or false");
+                return control_client_error_invalid_parameter(
+                        c, VL_PARAM_READ_ONLY, "%s", r == -ENOENT ? "missing" : "must be true or false");
         if (!resolve_blk(c, s, params, "read-only applies to block devices only", &d))
                 return 0;
         r = blk_get_info(d, &info);
@@ -701,10 +721,11 @@ static int method_set_read_only(ControlClient *c, json_object *params, unsigned 
                 return r;
         r = blk_set_read_only(d, read_only);
         if (r == -EPERM)
-                return control_client_error_errno(c, r,
-                                                  "%s: the image was opened read-only (read-only=on at start) and "
-                                                  "cannot be made writable",
-                                                  d->id);
+                return control_client_error_errno(
+                        c, r,
+                        "%s: the image was opened read-only (read-only=on at start) and "
+                        "cannot be made writable",
+                        d->id);
         if (r < 0)
                 return control_client_error_errno(c, r, "%s: cannot change read-only", d->id);
 
@@ -718,7 +739,7 @@ static int method_set_read_only(ControlClient *c, json_object *params, unsigned 
 }
 
 static int method_set_limits(ControlClient *c, json_object *params, unsigned flags, void *userdata) {
-        static const char *const known[] = { VL_PARAM_DEVICE, VL_PARAM_IOPS, VL_PARAM_BPS, NULL };
+        static const char *const known[] = {VL_PARAM_DEVICE, VL_PARAM_IOPS, VL_PARAM_BPS, NULL};
         Sidecar *s = userdata;
         uint64_t iops, bps;
         json_object *p;
@@ -736,11 +757,11 @@ static int method_set_limits(ControlClient *c, json_object *params, unsigned fla
         iops = info.iops_limit;
         bps = info.bps_limit;
         if (varlink_param_uint64(params, VL_PARAM_IOPS, false, &iops) < 0 || iops > INT64_MAX)
-                return control_client_error_invalid_parameter(c, VL_PARAM_IOPS,
-                                                              "must be a number of requests per second, 0 for none");
+                return control_client_error_invalid_parameter(
+                        c, VL_PARAM_IOPS, "must be a number of requests per second, 0 for none");
         if (varlink_param_uint64(params, VL_PARAM_BPS, false, &bps) < 0 || bps > INT64_MAX)
-                return control_client_error_invalid_parameter(c, VL_PARAM_BPS,
-                                                              "must be a number of bytes per second, 0 for none");
+                return control_client_error_invalid_parameter(
+                        c, VL_PARAM_BPS, "must be a number of bytes per second, 0 for none");
         r = blk_set_limits(d, iops, bps);
         if (r < 0)
                 return control_client_error_errno(c, r, "%s: cannot set I/O limits", d->id);
@@ -756,7 +777,7 @@ static int method_set_limits(ControlClient *c, json_object *params, unsigned fla
 }
 
 static int method_set_polling(ControlClient *c, json_object *params, unsigned flags, void *userdata) {
-        static const char *const known[] = { VL_PARAM_DEVICE, VL_PARAM_POLL_USEC, NULL };
+        static const char *const known[] = {VL_PARAM_DEVICE, VL_PARAM_POLL_USEC, NULL};
         Sidecar *s = userdata;
         int64_t usec = 0;
         uint64_t previous;
@@ -769,9 +790,9 @@ static int method_set_polling(ControlClient *c, json_object *params, unsigned fl
                 return 0;
         r = varlink_param_int64(params, VL_PARAM_POLL_USEC, true, 0, 1000000, &usec);
         if (r < 0)
-                return control_client_error_invalid_parameter(c, VL_PARAM_POLL_USEC, "%s",
-                                                              r == -ENOENT ? "missing"
-                                                                           : "must be microseconds from 0 to 1000000");
+                return control_client_error_invalid_parameter(
+                        c, VL_PARAM_POLL_USEC, "%s",
+                        r == -ENOENT ? "missing" : "must be microseconds from 0 to 1000000");
         if (!control_resolve_device(c, s, params, false, &d))
                 return 0;
         if (!device_set_poll_usec || !device_get_poll_usec)
@@ -793,7 +814,7 @@ static int method_set_polling(ControlClient *c, json_object *params, unsigned fl
 }
 
 static int method_resize(ControlClient *c, json_object *params, unsigned flags, void *userdata) {
-        static const char *const known[] = { VL_PARAM_DEVICE, VL_PARAM_SIZE, NULL };
+        static const char *const known[] = {VL_PARAM_DEVICE, VL_PARAM_SIZE, NULL};
         Sidecar *s = userdata;
         uint64_t size = 0;
         bool announced = false;
@@ -807,24 +828,25 @@ static int method_resize(ControlClient *c, json_object *params, unsigned flags, 
                 return 0;
         r = varlink_param_uint64(params, VL_PARAM_SIZE, true, &size);
         if (r < 0)
-                return control_client_error_invalid_parameter(c, VL_PARAM_SIZE, "%s",
-                                                              r == -ENOENT ? "missing" : "must be a number of bytes");
+                return control_client_error_invalid_parameter(
+                        c, VL_PARAM_SIZE, "%s", r == -ENOENT ? "missing" : "must be a number of bytes");
         if (size == 0 || size % 512 != 0 || size > INT64_MAX)
-                return control_client_error_invalid_parameter(c, VL_PARAM_SIZE,
-                                                              "%" PRIu64 " is not a non-zero multiple of 512 bytes",
-                                                              size);
+                return control_client_error_invalid_parameter(
+                        c, VL_PARAM_SIZE, "%" PRIu64 " is not a non-zero multiple of 512 bytes", size);
         if (!resolve_blk(c, s, params, "resize applies to block devices only", &d))
                 return 0;
 
         r = blk_resize(d, size);
         if (r == -ENOTTY)
-                return error_not_supported(c, d,
-                                           "the image is a block device: resize it underneath, then send SIGHUP to "
-                                           "vu-sidecar");
+                return error_not_supported(
+                        c, d,
+                        "the image is a block device: resize it underneath, then send SIGHUP to "
+                        "vu-sidecar");
         if (r == -EROFS)
                 return control_client_error_errno(c, r, "%s: the image was opened read-only", d->id);
         if (r < 0)
-                return control_client_error_errno(c, r, "%s: cannot resize to %" PRIu64 " bytes", d->id, size);
+                return control_client_error_errno(c, r, "%s: cannot resize to %" PRIu64 " bytes", d->id,
+                                                  size);
 
         /* The guest hears of it only over the backend channel with CONFIG negotiated. */
         if (d->vu_ready) {
@@ -851,7 +873,7 @@ typedef struct Monitor {
         Sidecar *sidecar;
         ControlClient *client;
         EventSubscriber *subscriber;
-        char *device;               /* follow only this device, NULL: all */
+        char *device; /* follow only this device, NULL: all */
 } Monitor;
 
 static void monitor_free(void *data) {
@@ -884,11 +906,12 @@ static void monitor_on_event(Sidecar *s, const Event *e, void *userdata) {
         if (m->device && strcmp(m->device, e->device) != 0)
                 return;
         /* A client that does not keep up is dropped by the server; its Monitor is freed later. */
-        (void) control_client_notify(m->client, event_json(e->type, e->device, e->realtime_usec, e->seq, e->message));
+        (void) control_client_notify(m->client,
+                                     event_json(e->type, e->device, e->realtime_usec, e->seq, e->message));
 }
 
 static int method_monitor(ControlClient *c, json_object *params, unsigned flags, void *userdata) {
-        static const char *const known[] = { VL_PARAM_DEVICE, NULL };
+        static const char *const known[] = {VL_PARAM_DEVICE, NULL};
         Sidecar *s = userdata;
         Monitor *m;
         Device *d;
@@ -919,27 +942,27 @@ static int method_monitor(ControlClient *c, json_object *params, unsigned flags,
                 monitor_free(m);
                 return r;
         }
-        (void) control_client_notify(c, event_json(VL_EVENT_SUBSCRIBED, d ? d->id : NULL, now_usec(CLOCK_REALTIME),
-                                                   0, "subscribed"));
+        (void) control_client_notify(c, event_json(VL_EVENT_SUBSCRIBED, d ? d->id : NULL,
+                                                   now_usec(CLOCK_REALTIME), 0, "subscribed"));
         return 0;
 }
 
 /* ---- the interface and the daemon hooks -------------------------------- */
 
 static const ControlMethod methods[] = {
-        { VL_METHOD_PING, method_ping, 0 },
-        { VL_METHOD_GET_STATUS, method_get_status, 0 },
-        { VL_METHOD_GET_STATS, method_get_stats, 0 },
-        { VL_METHOD_GET_QUEUES, method_get_queues, 0 },
-        { VL_METHOD_DUMP_QUEUE, method_dump_queue, 0 },
-        { VL_METHOD_GET_LOG, method_get_log, 0 },
-        { VL_METHOD_SET_LOG_LEVEL, method_set_log_level, CONTROL_METHOD_MUTATING },
-        { VL_METHOD_SET_READ_ONLY, method_set_read_only, CONTROL_METHOD_MUTATING },
-        { VL_METHOD_SET_LIMITS, method_set_limits, CONTROL_METHOD_MUTATING },
-        { VL_METHOD_SET_POLLING, method_set_polling, CONTROL_METHOD_MUTATING },
-        { VL_METHOD_RESIZE, method_resize, CONTROL_METHOD_MUTATING },
-        { VL_METHOD_RESET_STATS, method_reset_stats, CONTROL_METHOD_MUTATING },
-        { VL_METHOD_MONITOR, method_monitor, CONTROL_METHOD_STREAM },
+        {VL_METHOD_PING, method_ping, 0},
+        {VL_METHOD_GET_STATUS, method_get_status, 0},
+        {VL_METHOD_GET_STATS, method_get_stats, 0},
+        {VL_METHOD_GET_QUEUES, method_get_queues, 0},
+        {VL_METHOD_DUMP_QUEUE, method_dump_queue, 0},
+        {VL_METHOD_GET_LOG, method_get_log, 0},
+        {VL_METHOD_SET_LOG_LEVEL, method_set_log_level, CONTROL_METHOD_MUTATING},
+        {VL_METHOD_SET_READ_ONLY, method_set_read_only, CONTROL_METHOD_MUTATING},
+        {VL_METHOD_SET_LIMITS, method_set_limits, CONTROL_METHOD_MUTATING},
+        {VL_METHOD_SET_POLLING, method_set_polling, CONTROL_METHOD_MUTATING},
+        {VL_METHOD_RESIZE, method_resize, CONTROL_METHOD_MUTATING},
+        {VL_METHOD_RESET_STATS, method_reset_stats, CONTROL_METHOD_MUTATING},
+        {VL_METHOD_MONITOR, method_monitor, CONTROL_METHOD_STREAM},
 };
 
 static const ControlInterface interface = {
@@ -992,8 +1015,9 @@ int control_start(Sidecar *s) {
                 r = control_server_adopt_fd(server, s->control_fd);
                 if (r < 0) {
                         control_server_free(server);
-                        return log_error_errno(r, "Failed to use the socket-activated control socket (fd %d): %m",
-                                               s->control_fd);
+                        return log_error_errno(
+                                r, "Failed to use the socket-activated control socket (fd %d): %m",
+                                s->control_fd);
                 }
                 s->control_fd = -EBADF; /* the server owns it now */
         } else {
@@ -1002,10 +1026,11 @@ int control_start(Sidecar *s) {
                 if (r < 0) {
                         control_server_free(server);
                         if (r == -EADDRINUSE)
-                                return log_error_errno(r,
-                                                       "Failed to listen on control socket %s: another vu-sidecar "
-                                                       "answers there (use --control PATH)",
-                                                       s->options.control_path);
+                                return log_error_errno(
+                                        r,
+                                        "Failed to listen on control socket %s: another vu-sidecar "
+                                        "answers there (use --control PATH)",
+                                        s->options.control_path);
                         return log_error_errno(r, "Failed to listen on control socket %s: %m",
                                                s->options.control_path);
                 }

@@ -30,7 +30,7 @@ int control_check_params(ControlClient *c, json_object *params, const char *cons
 /* Add unsigned / signed / bool / string fields; ignore OOM (the reply is then shorter, not wrong). */
 void json_add_u64(json_object *o, const char *key, uint64_t v);
 void json_add_bool(json_object *o, const char *key, bool v);
-void json_add_str(json_object *o, const char *key, const char *v);   /* NULL → null */
+void json_add_str(json_object *o, const char *key, const char *v); /* NULL → null */
 
 /* io.vusidecar.DumpQueue (control-dump.c). */
 int method_dump_queue(ControlClient *c, json_object *params, unsigned flags, void *userdata);

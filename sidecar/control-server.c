@@ -29,22 +29,22 @@
 struct ControlClient {
         ControlServer *server;
         ControlClient *next;
-        unsigned id;                    /* for log lines */
+        unsigned id; /* for log lines */
 
         int fd;
         sd_event_source *io;
-        sd_event_source *idle_timer;    /* drops a client that neither calls nor streams */
+        sd_event_source *idle_timer; /* drops a client that neither calls nor streams */
         struct ucred ucred;
-        gid_t *groups;                  /* SO_PEERGROUPS, only fetched with a control group */
+        gid_t *groups; /* SO_PEERGROUPS, only fetched with a control group */
         size_t n_groups;
 
         VarlinkFramer framer;
-        char *out;                      /* unsent bytes: out[out_start..out_end) */
+        char *out; /* unsent bytes: out[out_start..out_end) */
         size_t out_start, out_end, out_allocated;
 
-        bool read_eof;                  /* the peer shut down its sending side */
-        bool closing;                   /* close once the output is flushed */
-        bool dead;                      /* dropped: waits for the reaper */
+        bool read_eof; /* the peer shut down its sending side */
+        bool closing;  /* close once the output is flushed */
+        bool dead;     /* dropped: waits for the reaper */
 
         bool in_call;
         bool call_answered;
@@ -62,14 +62,14 @@ struct ControlServer {
 
         int listen_fd;
         sd_event_source *listen_source;
-        sd_event_source *accept_retry;  /* re-enables accepting after EMFILE */
+        sd_event_source *accept_retry; /* re-enables accepting after EMFILE */
         char *path;
-        bool path_created;              /* we bound it: unlink on free */
+        bool path_created; /* we bound it: unlink on free */
         gid_t group;
         bool have_group;
 
         ControlClient *clients;
-        unsigned n_clients;             /* live (not dropped) clients */
+        unsigned n_clients; /* live (not dropped) clients */
         unsigned next_id;
         sd_event_source *reaper;
 };
@@ -294,7 +294,8 @@ static json_object *params_with_string(const char *key, const char *value) {
         return p;
 }
 
-int control_client_error_invalid_parameter(ControlClient *c, const char *parameter, const char *format, ...) {
+int control_client_error_invalid_parameter(ControlClient *c, const char *parameter, const char *format,
+                                           ...) {
         json_object *p = params_with_string(VL_PARAM_PARAMETER, parameter);
 
         if (p && format) {
@@ -397,7 +398,7 @@ static int builtin_get_info(ControlClient *c, json_object *parameters) {
 }
 
 static int builtin_get_interface_description(ControlClient *c, json_object *parameters) {
-        static const char *const known[] = { "interface", NULL };
+        static const char *const known[] = {"interface", NULL};
         const char *name = NULL, *unknown = NULL, *text;
         int r;
 
@@ -449,8 +450,8 @@ static void client_dispatch(ControlClient *c, const VarlinkCall *call) {
                 dot = strrchr(call->method, '.');
                 if (!dot || (size_t) (dot - call->method) != strlen(s->iface->name) ||
                     strncmp(call->method, s->iface->name, (size_t) (dot - call->method)) != 0) {
-                        _cleanup_free_ char *iface = strndup(call->method, dot ? (size_t) (dot - call->method)
-                                                                                : strlen(call->method));
+                        _cleanup_free_ char *iface = strndup(
+                                call->method, dot ? (size_t) (dot - call->method) : strlen(call->method));
 
                         r = control_client_error(c, VARLINK_ERROR_INTERFACE_NOT_FOUND,
                                                  params_with_string("interface", iface ?: ""));
@@ -502,7 +503,8 @@ static void client_handle_message(ControlClient *c, const char *text, size_t len
         if (r < 0) {
                 p = params_with_string(VL_PARAM_REASON, perr.reason ?: "invalid JSON");
                 if (p)
-                        json_object_object_add(p, VL_PARAM_OFFSET, json_object_new_int64((int64_t) perr.offset));
+                        json_object_object_add(p, VL_PARAM_OFFSET,
+                                               json_object_new_int64((int64_t) perr.offset));
                 client_error_now(c, VL_ERROR_INVALID_MESSAGE, p);
                 return;
         }
@@ -515,7 +517,8 @@ static void client_handle_message(ControlClient *c, const char *text, size_t len
         if (r < 0) {
                 _cleanup_free_ char *reason = NULL;
 
-                if (asprintf(&reason, "not a varlink call: field '%s' is missing or of the wrong type", bad) < 0)
+                if (asprintf(&reason, "not a varlink call: field '%s' is missing or of the wrong type",
+                             bad) < 0)
                         reason = NULL;
                 client_error_now(c, VL_ERROR_INVALID_MESSAGE,
                                  params_with_string(VL_PARAM_REASON, reason ?: "not a varlink call"));
@@ -569,7 +572,8 @@ static void client_read(ControlClient *c) {
                         json_object *p = json_object_new_object();
 
                         if (p)
-                                json_object_object_add(p, VL_PARAM_MAX, json_object_new_int64(VARLINK_MESSAGE_MAX));
+                                json_object_object_add(p, VL_PARAM_MAX,
+                                                       json_object_new_int64(VARLINK_MESSAGE_MAX));
                         log_notice("control: client %u (pid %d) sent a message over %u bytes, closing",
                                    c->id, (int) c->ucred.pid, VARLINK_MESSAGE_MAX);
                         client_error_now(c, VL_ERROR_MESSAGE_TOO_LARGE, p);
@@ -637,7 +641,8 @@ static void client_fetch_groups(ControlClient *c) {
                 if (errno != ERANGE)
                         break;
         }
-        log_debug("control: cannot get the groups of client %u's peer, only its primary group counts", c->id);
+        log_debug("control: cannot get the groups of client %u's peer, only its primary group counts",
+                  c->id);
         c->n_groups = 0;
 }
 
@@ -701,16 +706,17 @@ static int listen_handler(sd_event_source *source, int fd, uint32_t revents, voi
         varlink_framer_init(&c->framer, VARLINK_MESSAGE_MAX);
         if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &c->ucred, &len) < 0) {
                 /* Unknown peers are treated as strangers: uid -1 is never privileged. */
-                log_warning_errno(-errno, "control: SO_PEERCRED failed: %m, treating the peer as unprivileged");
-                c->ucred = (struct ucred) { .pid = 0, .uid = (uid_t) -1, .gid = (gid_t) -1 };
+                log_warning_errno(-errno,
+                                  "control: SO_PEERCRED failed: %m, treating the peer as unprivileged");
+                c->ucred = (struct ucred){.pid = 0, .uid = (uid_t) -1, .gid = (gid_t) -1};
         }
         if (s->have_group)
                 client_fetch_groups(c);
 
         r = sd_event_add_io(s->event, &c->io, c->fd, EPOLLIN, client_io_handler, c);
         if (r >= 0)
-                r = sd_event_add_time_relative(s->event, &c->idle_timer, CLOCK_MONOTONIC, CONTROL_IDLE_TIMEOUT_USEC,
-                                               0, client_idle_handler, c);
+                r = sd_event_add_time_relative(s->event, &c->idle_timer, CLOCK_MONOTONIC,
+                                               CONTROL_IDLE_TIMEOUT_USEC, 0, client_idle_handler, c);
         if (r < 0) {
                 log_warning_errno(r, "control: cannot watch a new client: %m");
                 client_free(c);
@@ -804,7 +810,7 @@ static bool socket_is_live(const struct sockaddr_un *sa, socklen_t salen) {
 }
 
 int control_server_listen(ControlServer *s, const char *path, mode_t mode) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX }, tmp = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX}, tmp = {.sun_family = AF_UNIX};
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *copy = NULL;
         socklen_t salen, tmplen;

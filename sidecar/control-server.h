@@ -20,9 +20,9 @@
 #include "macro.h"
 #include "varlink.h"
 
-#define CONTROL_CLIENTS_MAX 32                        /* connections at once */
-#define CONTROL_OUTPUT_MAX (8U * 1024U * 1024U)       /* unsent bytes before a client is dropped */
-#define CONTROL_READ_CHUNK (64U * 1024U)              /* bytes read per wake-up, for fairness */
+#define CONTROL_CLIENTS_MAX 32                  /* connections at once */
+#define CONTROL_OUTPUT_MAX (8U * 1024U * 1024U) /* unsent bytes before a client is dropped */
+#define CONTROL_READ_CHUNK (64U * 1024U)        /* bytes read per wake-up, for fairness */
 #ifndef CONTROL_IDLE_TIMEOUT_USEC
 #define CONTROL_IDLE_TIMEOUT_USEC (60ULL * 1000000ULL) /* a silent, non-streaming client is closed */
 #endif
@@ -31,8 +31,8 @@ typedef struct ControlServer ControlServer;
 typedef struct ControlClient ControlClient;
 
 enum {
-        CONTROL_METHOD_MUTATING = 1 << 0,   /* only our uid, root or the control group may call it */
-        CONTROL_METHOD_STREAM = 1 << 1,     /* must be called with "more": true */
+        CONTROL_METHOD_MUTATING = 1 << 0, /* only our uid, root or the control group may call it */
+        CONTROL_METHOD_STREAM = 1 << 1,   /* must be called with "more": true */
 };
 
 /*
@@ -42,17 +42,18 @@ enum {
  * errno without having answered, the server answers io.vusidecar.Failed
  * with that errno. @flags are the call's VARLINK_CALL_* flags.
  */
-typedef int (*ControlMethodHandler)(ControlClient *c, json_object *parameters, unsigned flags, void *userdata);
+typedef int (*ControlMethodHandler)(ControlClient *c, json_object *parameters, unsigned flags,
+                                    void *userdata);
 
 typedef struct ControlMethod {
-        const char *name;           /* fully qualified: "io.vusidecar.GetStatus" */
+        const char *name; /* fully qualified: "io.vusidecar.GetStatus" */
         ControlMethodHandler handler;
-        unsigned flags;             /* CONTROL_METHOD_* */
+        unsigned flags; /* CONTROL_METHOD_* */
 } ControlMethod;
 
 typedef struct ControlInterface {
-        const char *name;           /* "io.vusidecar" */
-        const char *description;    /* its varlink IDL */
+        const char *name;        /* "io.vusidecar" */
+        const char *description; /* its varlink IDL */
         const ControlMethod *methods;
         size_t n_methods;
         const char *vendor, *product, *version, *url; /* for GetInfo */

@@ -24,7 +24,7 @@ struct VarlinkClient {
 
 int varlink_client_connect(const char *path, VarlinkClient **ret) {
         _cleanup_close_ int fd = -EBADF;
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         VarlinkClient *c;
         size_t len;
 
@@ -101,7 +101,7 @@ int varlink_client_receive(VarlinkClient *c, int timeout_ms, VarlinkReply *ret) 
 
         for (;;) {
                 _cleanup_(json_object_putp) json_object *obj = NULL;
-                struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+                struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
                 const char *msg;
                 size_t len, room;
                 char *p;

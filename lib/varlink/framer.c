@@ -13,7 +13,7 @@
 #include "varlink.h"
 
 void varlink_framer_init(VarlinkFramer *f, size_t max_message) {
-        *f = (VarlinkFramer) {
+        *f = (VarlinkFramer){
                 .max_message = max_message,
         };
 }

@@ -21,7 +21,7 @@ int varlink_json_parse(const char *text, size_t len, json_object **ret, VarlinkP
 
         if (len > INT32_MAX) {
                 if (ret_error)
-                        *ret_error = (VarlinkParseError) { .offset = 0, .reason = "message too long" };
+                        *ret_error = (VarlinkParseError){.offset = 0, .reason = "message too long"};
                 return -EBADMSG;
         }
 
@@ -36,8 +36,8 @@ int varlink_json_parse(const char *text, size_t len, json_object **ret, VarlinkP
                         in_string = 1;
                 else if (text[i] == '\'') {
                         if (ret_error)
-                                *ret_error = (VarlinkParseError) { .offset = i,
-                                                                   .reason = "single-quoted string" };
+                                *ret_error =
+                                        (VarlinkParseError){.offset = i, .reason = "single-quoted string"};
                         return -EBADMSG;
                 }
         }
@@ -55,17 +55,18 @@ int varlink_json_parse(const char *text, size_t len, json_object **ret, VarlinkP
                 /* The text ended inside a value. */
                 json_tokener_free(tok);
                 if (ret_error)
-                        *ret_error = (VarlinkParseError) { .offset = len, .reason = "unexpected end of message" };
+                        *ret_error =
+                                (VarlinkParseError){.offset = len, .reason = "unexpected end of message"};
                 return -EBADMSG;
         }
         if (!obj || jerr != json_tokener_success) {
                 /* A bare "null" parses to NULL with success: refuse it too. */
-                const char *reason = jerr == json_tokener_success ? "not a JSON object"
-                                                                  : json_tokener_error_desc(jerr);
+                const char *reason =
+                        jerr == json_tokener_success ? "not a JSON object" : json_tokener_error_desc(jerr);
                 json_object_put(obj);
                 json_tokener_free(tok);
                 if (ret_error)
-                        *ret_error = (VarlinkParseError) { .offset = end, .reason = reason };
+                        *ret_error = (VarlinkParseError){.offset = end, .reason = reason};
                 return -EBADMSG;
         }
         json_tokener_free(tok);
@@ -74,8 +75,8 @@ int varlink_json_parse(const char *text, size_t len, json_object **ret, VarlinkP
                 if (!strchr(" \t\r\n", text[i])) {
                         json_object_put(obj);
                         if (ret_error)
-                                *ret_error = (VarlinkParseError) { .offset = i,
-                                                                   .reason = "trailing data after the JSON value" };
+                                *ret_error = (VarlinkParseError){
+                                        .offset = i, .reason = "trailing data after the JSON value"};
                         return -EBADMSG;
                 }
 
@@ -146,7 +147,8 @@ int varlink_call_parse(json_object *msg, VarlinkCall *ret, const char **ret_bad_
                  strlen(json_object_get_string(method)) != (size_t) json_object_get_string_len(method))
                 bad = "method";
         else if (json_object_object_get_ex(msg, "parameters", &params) &&
-                 !json_object_is_type(params, json_type_object) && !json_object_is_type(params, json_type_null))
+                 !json_object_is_type(params, json_type_object) &&
+                 !json_object_is_type(params, json_type_null))
                 bad = "parameters";
         else if (field_bool(msg, "more", &more) < 0)
                 bad = "more";
@@ -172,7 +174,7 @@ int varlink_call_parse(json_object *msg, VarlinkCall *ret, const char **ret_bad_
                 }
         }
 
-        *ret = (VarlinkCall) {
+        *ret = (VarlinkCall){
                 .method = json_object_get_string(method),
                 .parameters = params,
                 .flags = (more ? VARLINK_CALL_MORE : 0) | (oneway ? VARLINK_CALL_ONEWAY : 0),
@@ -198,7 +200,8 @@ int varlink_call_build(const char *method, json_object *parameters, unsigned fla
                 return -ENOMEM;
         if (parameters && json_object_object_add(msg, "parameters", json_object_get(parameters)) < 0)
                 return -ENOMEM;
-        if ((flags & VARLINK_CALL_MORE) && json_object_object_add(msg, "more", json_object_new_boolean(1)) < 0)
+        if ((flags & VARLINK_CALL_MORE) &&
+            json_object_object_add(msg, "more", json_object_new_boolean(1)) < 0)
                 return -ENOMEM;
         if ((flags & VARLINK_CALL_ONEWAY) &&
             json_object_object_add(msg, "oneway", json_object_new_boolean(1)) < 0)
@@ -292,7 +295,7 @@ int varlink_reply_parse(json_object *msg, VarlinkReply *ret) {
                 return -ENOMEM;
         }
 
-        *ret = (VarlinkReply) {
+        *ret = (VarlinkReply){
                 .parameters = params,
                 .error = e,
                 .continues = continues,
@@ -305,7 +308,7 @@ void varlink_reply_done(VarlinkReply *r) {
                 return;
         json_object_put(r->parameters);
         free(r->error);
-        *r = (VarlinkReply) {};
+        *r = (VarlinkReply){};
 }
 
 /* ---- typed parameters ------------------------------------------------- */
@@ -313,7 +316,8 @@ void varlink_reply_done(VarlinkReply *r) {
 static int param_get(json_object *params, const char *name, bool required, json_object **ret) {
         json_object *v;
 
-        if (!params || !json_object_object_get_ex(params, name, &v) || json_object_is_type(v, json_type_null))
+        if (!params || !json_object_object_get_ex(params, name, &v) ||
+            json_object_is_type(v, json_type_null))
                 return required ? -ENOENT : 0;
         *ret = v;
         return 1;

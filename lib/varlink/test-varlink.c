@@ -15,15 +15,15 @@
 
 static unsigned passed, failed;
 
-#define CHECK(cond)                                                                      \
-        do {                                                                             \
-                if (cond)                                                                \
-                        passed++;                                                        \
-                else {                                                                   \
-                        failed++;                                                        \
-                        fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__, \
-                                __func__, #cond);                                        \
-                }                                                                        \
+#define CHECK(cond)                                                                                         \
+        do {                                                                                                \
+                if (cond)                                                                                   \
+                        passed++;                                                                           \
+                else {                                                                                      \
+                        failed++;                                                                           \
+                        fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__, __func__,      \
+                                #cond);                                                                     \
+                }                                                                                           \
         } while (0)
 
 static void test_framer_split_and_merged(void) {
@@ -166,14 +166,14 @@ static void test_call_parse(void) {
         static const struct {
                 const char *text, *field;
         } bad_calls[] = {
-                { "[1]", "message" },
-                { "{}", "method" },
-                { "{\"method\":5}", "method" },
-                { "{\"method\":\"a.b\\u0000.C\"}", "method" },
-                { "{\"method\":\"a.b.C\",\"parameters\":[]}", "parameters" },
-                { "{\"method\":\"a.b.C\",\"more\":\"yes\"}", "more" },
-                { "{\"method\":\"a.b.C\",\"oneway\":1}", "oneway" },
-                { "{\"method\":\"a.b.C\",\"more\":true,\"oneway\":true}", "oneway" },
+                {"[1]", "message"},
+                {"{}", "method"},
+                {"{\"method\":5}", "method"},
+                {"{\"method\":\"a.b\\u0000.C\"}", "method"},
+                {"{\"method\":\"a.b.C\",\"parameters\":[]}", "parameters"},
+                {"{\"method\":\"a.b.C\",\"more\":\"yes\"}", "more"},
+                {"{\"method\":\"a.b.C\",\"oneway\":1}", "oneway"},
+                {"{\"method\":\"a.b.C\",\"more\":true,\"oneway\":true}", "oneway"},
         };
         for (size_t i = 0; i < ELEMENTSOF(bad_calls); i++) {
                 o = parse(bad_calls[i].text);
@@ -200,8 +200,9 @@ static void test_names(void) {
 }
 
 static void test_params(void) {
-        json_object *o = parse("{\"s\":\"x\",\"z\":\"a\\u0000b\",\"b\":true,\"i\":-5,\"u\":18446744073709551615,"
-                               "\"big\":99999999999999999999999,\"f\":1.5,\"n\":null}");
+        json_object *o =
+                parse("{\"s\":\"x\",\"z\":\"a\\u0000b\",\"b\":true,\"i\":-5,\"u\":18446744073709551615,"
+                      "\"big\":99999999999999999999999,\"f\":1.5,\"n\":null}");
         const char *s = NULL, *unknown = NULL;
         bool b = false;
         int64_t i = 0;
@@ -225,8 +226,8 @@ static void test_params(void) {
         CHECK(varlink_param_uint64(o, "u", true, &u) == 0 && u == UINT64_MAX);
         CHECK(varlink_param_uint64(o, "i", true, &u) == -EINVAL); /* negative */
 
-        static const char *const known[] = { "s", "z", "b", "i", "u", "big", "f", "n", NULL };
-        static const char *const fewer[] = { "s", NULL };
+        static const char *const known[] = {"s", "z", "b", "i", "u", "big", "f", "n", NULL};
+        static const char *const fewer[] = {"s", NULL};
         CHECK(varlink_params_check_known(o, known, &unknown) == 0);
         CHECK(varlink_params_check_known(o, fewer, &unknown) == -EINVAL && strcmp(unknown, "z") == 0);
         json_object_put(o);
@@ -274,9 +275,10 @@ static void test_build_and_reply(void) {
 static void test_interface_description(void) {
         /* Every method in the header is declared in the IDL. */
         static const char *const methods[] = {
-                VL_METHOD_PING,      VL_METHOD_GET_STATUS,     VL_METHOD_GET_STATS,   VL_METHOD_GET_QUEUES,
-                VL_METHOD_DUMP_QUEUE, VL_METHOD_GET_LOG,       VL_METHOD_SET_LOG_LEVEL, VL_METHOD_SET_READ_ONLY,
-                VL_METHOD_SET_LIMITS, VL_METHOD_SET_POLLING,   VL_METHOD_RESIZE,      VL_METHOD_RESET_STATS,
+                VL_METHOD_PING,          VL_METHOD_GET_STATUS,    VL_METHOD_GET_STATS,
+                VL_METHOD_GET_QUEUES,    VL_METHOD_DUMP_QUEUE,    VL_METHOD_GET_LOG,
+                VL_METHOD_SET_LOG_LEVEL, VL_METHOD_SET_READ_ONLY, VL_METHOD_SET_LIMITS,
+                VL_METHOD_SET_POLLING,   VL_METHOD_RESIZE,        VL_METHOD_RESET_STATS,
                 VL_METHOD_MONITOR,
         };
         char needle[128];

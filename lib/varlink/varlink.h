@@ -49,9 +49,9 @@
 typedef struct VarlinkFramer {
         char *buf;
         size_t allocated;
-        size_t start;       /* first byte not yet handed out */
-        size_t end;         /* one past the last byte received */
-        size_t scanned;     /* bytes from start already searched for NUL */
+        size_t start;   /* first byte not yet handed out */
+        size_t end;     /* one past the last byte received */
+        size_t scanned; /* bytes from start already searched for NUL */
         size_t max_message;
 } VarlinkFramer;
 
@@ -88,8 +88,8 @@ size_t varlink_framer_pending(const VarlinkFramer *f);
 /* ---- JSON ------------------------------------------------------------- */
 
 typedef struct VarlinkParseError {
-        size_t offset;        /* byte offset in the message where parsing stopped */
-        const char *reason;   /* static string, e.g. "invalid utf-8 string" */
+        size_t offset;      /* byte offset in the message where parsing stopped */
+        const char *reason; /* static string, e.g. "invalid utf-8 string" */
 } VarlinkParseError;
 
 /*
@@ -103,15 +103,15 @@ int varlink_json_parse(const char *text, size_t len, json_object **ret, VarlinkP
 /* ---- messages ---------------------------------------------------------- */
 
 enum {
-        VARLINK_CALL_MORE = 1 << 0,     /* the caller accepts several replies ("continues") */
-        VARLINK_CALL_ONEWAY = 1 << 1,   /* the caller wants no reply */
+        VARLINK_CALL_MORE = 1 << 0,   /* the caller accepts several replies ("continues") */
+        VARLINK_CALL_ONEWAY = 1 << 1, /* the caller wants no reply */
 };
 
 /* A call as received; all pointers are borrowed from the parsed message. */
 typedef struct VarlinkCall {
-        const char *method;         /* "io.vusidecar.GetStatus" */
-        json_object *parameters;    /* always an object (an empty one when absent) */
-        unsigned flags;             /* VARLINK_CALL_* */
+        const char *method;      /* "io.vusidecar.GetStatus" */
+        json_object *parameters; /* always an object (an empty one when absent) */
+        unsigned flags;          /* VARLINK_CALL_* */
 } VarlinkCall;
 
 /*
@@ -146,8 +146,8 @@ int varlink_message_serialize(json_object *msg, char **ret, size_t *ret_len);
 
 /* A reply as received. varlink_reply_done() releases what it owns. */
 typedef struct VarlinkReply {
-        json_object *parameters;    /* owned reference; an object */
-        char *error;                /* owned; NULL for a success reply */
+        json_object *parameters; /* owned reference; an object */
+        char *error;             /* owned; NULL for a success reply */
         bool continues;
 } VarlinkReply;
 

@@ -33,30 +33,30 @@
 #define VL_METHOD_MONITOR VL_INTERFACE ".Monitor"
 
 /* ---- errors ------------------------------------------------------------ */
-#define VL_ERROR_NO_SUCH_DEVICE VL_INTERFACE ".NoSuchDevice"         /* (device) */
-#define VL_ERROR_DEVICE_REQUIRED VL_INTERFACE ".DeviceRequired"      /* (devices) */
-#define VL_ERROR_NO_SUCH_QUEUE VL_INTERFACE ".NoSuchQueue"           /* (device, queue, queues) */
-#define VL_ERROR_QUEUE_NOT_READY VL_INTERFACE ".QueueNotReady"       /* (device, queue) */
-#define VL_ERROR_NOT_SUPPORTED VL_INTERFACE ".NotSupported"          /* (device, what) */
-#define VL_ERROR_FAILED VL_INTERFACE ".Failed"                       /* (message, errno) */
-#define VL_ERROR_INVALID_MESSAGE VL_INTERFACE ".InvalidMessage"      /* (reason, offset?) */
-#define VL_ERROR_MESSAGE_TOO_LARGE VL_INTERFACE ".MessageTooLarge"   /* (max) */
-#define VL_ERROR_TOO_MANY_CLIENTS VL_INTERFACE ".TooManyClients"     /* (max) */
+#define VL_ERROR_NO_SUCH_DEVICE VL_INTERFACE ".NoSuchDevice"       /* (device) */
+#define VL_ERROR_DEVICE_REQUIRED VL_INTERFACE ".DeviceRequired"    /* (devices) */
+#define VL_ERROR_NO_SUCH_QUEUE VL_INTERFACE ".NoSuchQueue"         /* (device, queue, queues) */
+#define VL_ERROR_QUEUE_NOT_READY VL_INTERFACE ".QueueNotReady"     /* (device, queue) */
+#define VL_ERROR_NOT_SUPPORTED VL_INTERFACE ".NotSupported"        /* (device, what) */
+#define VL_ERROR_FAILED VL_INTERFACE ".Failed"                     /* (message, errno) */
+#define VL_ERROR_INVALID_MESSAGE VL_INTERFACE ".InvalidMessage"    /* (reason, offset?) */
+#define VL_ERROR_MESSAGE_TOO_LARGE VL_INTERFACE ".MessageTooLarge" /* (max) */
+#define VL_ERROR_TOO_MANY_CLIENTS VL_INTERFACE ".TooManyClients"   /* (max) */
 
 /* ---- parameters -------------------------------------------------------- */
-#define VL_PARAM_DEVICE "device"         /* string: device id; optional with one device */
-#define VL_PARAM_QUEUE "queue"           /* DumpQueue: queue index */
-#define VL_PARAM_FROM "from"             /* DumpQueue: first descriptor/ring slot */
-#define VL_PARAM_COUNT "count"           /* DumpQueue: how many */
-#define VL_PARAM_LEVEL "level"           /* SetLogLevel */
-#define VL_PARAM_READ_ONLY "read_only"   /* SetReadOnly */
-#define VL_PARAM_IOPS "iops"             /* SetLimits: 0 = unlimited */
-#define VL_PARAM_BPS "bps"               /* SetLimits: 0 = unlimited */
-#define VL_PARAM_POLL_USEC "poll_usec"   /* SetPolling: 0 = off */
-#define VL_PARAM_SIZE "size"             /* Resize: bytes */
+#define VL_PARAM_DEVICE "device"       /* string: device id; optional with one device */
+#define VL_PARAM_QUEUE "queue"         /* DumpQueue: queue index */
+#define VL_PARAM_FROM "from"           /* DumpQueue: first descriptor/ring slot */
+#define VL_PARAM_COUNT "count"         /* DumpQueue: how many */
+#define VL_PARAM_LEVEL "level"         /* SetLogLevel */
+#define VL_PARAM_READ_ONLY "read_only" /* SetReadOnly */
+#define VL_PARAM_IOPS "iops"           /* SetLimits: 0 = unlimited */
+#define VL_PARAM_BPS "bps"             /* SetLimits: 0 = unlimited */
+#define VL_PARAM_POLL_USEC "poll_usec" /* SetPolling: 0 = off */
+#define VL_PARAM_SIZE "size"           /* Resize: bytes */
 
 /* Error parameters */
-#define VL_PARAM_PARAMETER "parameter"   /* InvalidParameter: which one */
+#define VL_PARAM_PARAMETER "parameter" /* InvalidParameter: which one */
 #define VL_PARAM_REASON "reason"
 #define VL_PARAM_MESSAGE "message"
 #define VL_PARAM_ERRNO "errno"
@@ -83,9 +83,9 @@
 #define VL_FIELD_ID "id"
 #define VL_FIELD_TYPE "type"
 #define VL_FIELD_SOCKET "socket"
-#define VL_FIELD_SOCKET_MODE "socket_mode"       /* "server", "client", "activated" */
+#define VL_FIELD_SOCKET_MODE "socket_mode" /* "server", "client", "activated" */
 #define VL_FIELD_CONNECTED "connected"
-#define VL_FIELD_PEER "peer"                     /* {pid, uid, gid} or null */
+#define VL_FIELD_PEER "peer" /* {pid, uid, gid} or null */
 #define VL_FIELD_FEATURES "features"
 #define VL_FIELD_FEATURE_NAMES "feature_names"
 #define VL_FIELD_PROTOCOL_FEATURES "protocol_features"
@@ -106,7 +106,7 @@
 #define VL_FIELD_INFLIGHT_BUFFER "inflight_buffer"
 #define VL_FIELD_LAST_ERROR "last_error"
 #define VL_FIELD_POLL_USEC "poll_usec"
-#define VL_FIELD_CONFIG "config"                 /* device-specific settings, an object */
+#define VL_FIELD_CONFIG "config" /* device-specific settings, an object */
 
 /* GetStats */
 #define VL_FIELD_TIMESTAMP_USEC "timestamp_usec" /* CLOCK_MONOTONIC, for rates */
@@ -122,7 +122,7 @@
 #define VL_FIELD_CALLS_SUPPRESSED "calls_suppressed"
 #define VL_FIELD_MALFORMED_CHAINS "malformed_chains"
 #define VL_FIELD_RESUBMITTED_CHAINS "resubmitted_chains"
-#define VL_FIELD_DEVICE_COUNTERS "device_counters"  /* device-specific counters, an object of ints */
+#define VL_FIELD_DEVICE_COUNTERS "device_counters" /* device-specific counters, an object of ints */
 
 /* GetQueues (one object per queue; every VuQueueInfo field) */
 #define VL_FIELD_ENABLED "enabled"
@@ -172,8 +172,8 @@
 #define VL_FIELD_INDIRECT "indirect"             /* array of descriptors, or null */
 #define VL_FIELD_INDIRECT_ERROR "indirect_error" /* why the indirect table could not be read */
 #define VL_FIELD_BUFFER_ID "buffer_id"           /* packed: the descriptor's id */
-#define VL_FIELD_AVAIL "avail"                   /* {flags, flag_names, idx, ring: [{slot, head}], used_event} */
-#define VL_FIELD_USED "used"                     /* {flags, flag_names, idx, ring: [{slot, id, len}], avail_event} */
+#define VL_FIELD_AVAIL "avail" /* {flags, flag_names, idx, ring: [{slot, head}], used_event} */
+#define VL_FIELD_USED "used"   /* {flags, flag_names, idx, ring: [{slot, id, len}], avail_event} */
 #define VL_FIELD_IDX "idx"
 #define VL_FIELD_RING "ring"
 #define VL_FIELD_SLOT "slot"
@@ -194,10 +194,10 @@
 #define VL_FIELD_READ_ONLY "read_only"
 #define VL_FIELD_IOPS "iops"
 #define VL_FIELD_BPS "bps"
-#define VL_FIELD_ANNOUNCED "announced"           /* Resize: the frontend was told (CONFIG_CHANGE_MSG) */
+#define VL_FIELD_ANNOUNCED "announced" /* Resize: the frontend was told (CONFIG_CHANGE_MSG) */
 
 /* Monitor */
-#define VL_FIELD_EVENT "event"                   /* "subscribed" first, then the daemon's event names */
+#define VL_FIELD_EVENT "event" /* "subscribed" first, then the daemon's event names */
 #define VL_FIELD_REALTIME_USEC "realtime_usec"
 #define VL_FIELD_DATA "data"
 #define VL_EVENT_SUBSCRIBED "subscribed"
