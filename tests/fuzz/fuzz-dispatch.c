@@ -16,6 +16,10 @@
  * The whole stream is written first, then our end is shut for writing, so a
  * truncated message meets EOF instead of blocking.
  *
+ * Every memfd sent holds the input itself, and between messages any started
+ * queue is served (pop, push, notify) as a device would, so ring contents
+ * and the message stream are fuzzed together.
+ *
  * Postcopy is kept out (PAGEFAULT is cleared from SET_PROTOCOL_FEATURES):
  * with userfaultfd registered and nobody serving faults, any touch of guest
  * memory blocks by design, which is not a bug to find here.
@@ -89,12 +93,35 @@ static void list_fds(void) {
                 closedir(d);
 }
 
-static int make_fd(bool memfd) {
+/* Guest memory holds the input itself, so rings and descriptors the stream points at are fuzzed too. */
+static int make_fd(bool memfd, const uint8_t *data, size_t size) {
         int fd = memfd ? hostile_memfd(0x10000) : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
         if (fd < 0)
                 abort();
+        if (memfd && size > 0 && pwrite(fd, data, MIN(size, (size_t) 0x10000), 0) < 0)
+                abort();
         return fd;
+}
+
+/* What a device does between messages: take what its started queues offer and complete it. */
+static void serve_queues(Hostile *h) {
+        for (int q = 0; q < h->dev.max_queues && !h->dev.broken; q++) {
+                VuVirtq *vq = vu_get_queue(&h->dev, q);
+
+                if (!vq || !vu_queue_started(&h->dev, vq))
+                        continue;
+                for (int i = 0; i < 4 && !h->dev.broken; i++) {
+                        VuVirtqElement *e = vu_queue_pop(&h->dev, vq, sizeof(VuVirtqElement));
+
+                        if (!e)
+                                break;
+                        vu_queue_push(&h->dev, vq, e, (unsigned int) MIN(hostile_iov_len(e->in_sg, e->in_num), 16));
+                        free(e);
+                }
+                if (!h->dev.broken)
+                        vu_queue_notify(&h->dev, vq);
+        }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -134,7 +161,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         nfds = 0;
                 total_fds += nfds;
                 for (unsigned int i = 0; i < nfds; i++)
-                        fds[i] = make_fd(memfd);
+                        fds[i] = make_fd(memfd, data, size);
 
                 {
                         uint8_t msg[12 + sizeof(payload)];
@@ -155,6 +182,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 drain_replies(&h);
                 if (!more)
                         break;
+                serve_queues(&h);
         }
         hostile_free(&h);
 
