@@ -80,7 +80,7 @@ static void add_counter_cell(Table *t, const Counter *c, json_object *cur, json_
                 double rate = v >= p ? (double) (v - p) / dt : 0; /* reset-stats in between: show 0 */
 
                 if (c->bytes)
-                        table_add(t, "%s", format_bytes(b, sizeof(b), (uint64_t) llround(rate)));
+                        table_add(t, "%s/s", format_bytes(b, sizeof(b), (uint64_t) llround(rate)));
                 else
                         table_add(t, "%.1f", rate);
         }
@@ -121,17 +121,27 @@ static void print_device_table(json_object *dev, json_object *prev_dev, double d
         if (!counters || !json_object_is_type(counters, json_type_object) ||
             json_object_object_length(counters) == 0)
                 return;
-        dc = table_new(2, "DEVICE COUNTER", dt > 0 ? "PER SECOND" : "VALUE");
+        /* Values, and in --watch mode their rates too (gauges have none). */
+        dc = dt > 0 ? table_new(3, "DEVICE COUNTER", "VALUE", "PER SECOND")
+                    : table_new(2, "DEVICE COUNTER", "VALUE");
         if (!dc)
                 return;
         table_align_right(dc, 1);
+        table_align_right(dc, 2);
         json_object_object_foreach(counters, key, val) {
                 Counter c = {.field = key, .bytes = strstr(key, "bytes") != NULL};
 
                 if (!json_object_is_type(val, json_type_int))
                         continue;
                 table_add(dc, "%s", key);
-                add_counter_cell(dc, &c, counters, json_get(prev_dev, VL_FIELD_DEVICE_COUNTERS), dt);
+                add_counter_cell(dc, &c, counters, NULL, 0);
+                if (dt > 0) {
+                        if (strcmp(key, "in_flight") == 0)
+                                table_add(dc, "-");
+                        else
+                                add_counter_cell(dc, &c, counters,
+                                                 json_get(prev_dev, VL_FIELD_DEVICE_COUNTERS), dt);
+                }
         }
         putchar('\n');
         table_print(dc, stdout);
