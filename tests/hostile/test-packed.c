@@ -52,9 +52,9 @@ static void pdesc(Hostile *h, uint64_t table, unsigned int i, uint64_t addr, uin
         memcpy(hostile_gpa(h, table + 16 * (uint64_t) i, 16), &d, 16);
 }
 
-/* An indirect table entry (no AVAIL/USED bits there). */
+/* An indirect table entry: packed layout (addr, len, id, flags), no AVAIL/USED bits there. */
 static void tdesc(Hostile *h, unsigned int i, uint64_t addr, uint32_t len, uint16_t flags) {
-        struct vring_desc d = { .addr = addr, .len = len, .flags = flags, .next = 0 };
+        struct vring_packed_desc d = { .addr = addr, .len = len, .id = 0, .flags = flags };
 
         memcpy(hostile_gpa(h, TABLE + 16 * (uint64_t) i, 16), &d, 16);
 }
