@@ -92,3 +92,21 @@ teardown() {
                 "vutest=capacity,serial,write,flush,discard,zeroes,verify vutest.sectors=131072 vutest.serial=SN-CT-7 vutest.seed=71"
         vt_check capacity serial write flush discard zeroes verify
 }
+
+@test "rootful: a named volume (as vusidecar.volume makes) carries the sockets to the VM's side" {
+        local vol="ct-vol-$$-$RANDOM" name mp marker token=VOLUME-$RANDOM
+        echo "$vol" > "$CT_TMP/volume"
+        podman volume create "$vol" >/dev/null
+        marker=$(ct_disk "$CT_TMP/disk.img" 64)
+        chown 65532:65532 "$CT_TMP/disk.img"
+        name=$(ct_name)
+        "${PODMAN[@]}" run -d --name "$name" "${CT_RUN[@]}" \
+                -v "$vol:/run/vusidecar" -v "$CT_TMP/disk.img:/var/lib/vusidecar/disk.img" \
+                -e VU_SIDECAR_BLK=id=blk0,path=/var/lib/vusidecar/disk.img "$CT_IMAGE"
+        mp=$(podman volume inspect --format '{{.Mountpoint}}' "$vol")
+        ct_wait_socket "$mp/blk0.sock" || { podman logs "$name"; false; }
+        # The volume took the image's directory: owned by the sidecar, closed to others.
+        [[ $(stat -c '%u:%g %a' "$mp") == "65532:65532 770" ]] || { stat "$mp"; false; }
+        ct_guest "$mp/blk0.sock" "$CT_TMP/guest.log" "$token"
+        ct_guest_check "$CT_TMP/guest.log" "$marker" "$token" "$CT_TMP/disk.img"
+}

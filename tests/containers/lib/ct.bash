@@ -33,15 +33,15 @@ ct_setup() {
 ct_teardown() {
         local name
         if [[ -n ${CT_TMP:-} && -d $CT_TMP ]]; then
-                [[ -f $CT_TMP/qemu.pid ]] && kill "$(cat "$CT_TMP/qemu.pid")" 2>/dev/null
                 while read -r name; do
-                        "${PODMAN[@]}" rm -f -t 2 "$name" >/dev/null 2>&1 || true
+                        "${PODMAN[@]}" rm -f -v -t 2 "$name" >/dev/null 2>&1 || true
                 done < <(cat "$CT_TMP/containers" 2>/dev/null)
                 while read -r name; do
-                        ct_as_user podman --runtime runc rm -f -t 2 "$name" >/dev/null 2>&1 || true
+                        ct_as_user podman --runtime runc rm -f -v -t 2 "$name" >/dev/null 2>&1 || true
                 done < <(cat "$CT_TMP/user-containers" 2>/dev/null)
                 [[ -f $CT_TMP/kube.yaml ]] && "${PODMAN[@]}" kube down "$CT_TMP/kube.yaml" >/dev/null 2>&1
                 [[ -f $CT_TMP/activator.pid ]] && kill "$(cat "$CT_TMP/activator.pid")" 2>/dev/null
+                [[ -f $CT_TMP/volume ]] && podman volume rm -f "$(cat "$CT_TMP/volume")" >/dev/null 2>&1
                 rm -rf "$CT_TMP"
         fi
         return 0
