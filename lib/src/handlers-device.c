@@ -6,6 +6,7 @@
  * computed in one place for GET and SET alike.
  */
 #include <inttypes.h>
+#include <linux/virtio_config.h>
 #include <syslog.h>
 #include <time.h>
 
@@ -15,7 +16,7 @@
 #define VU_LIB_FEATURES                                                                                     \
         ((UINT64_C(1) << VHOST_USER_F_PROTOCOL_FEATURES) | (UINT64_C(1) << VHOST_F_LOG_ALL) |               \
          (UINT64_C(1) << VIRTIO_RING_F_INDIRECT_DESC) | (UINT64_C(1) << VIRTIO_RING_F_EVENT_IDX) |          \
-         (UINT64_C(1) << VIRTIO_F_VERSION_1))
+         (UINT64_C(1) << VIRTIO_F_VERSION_1) | (UINT64_C(1) << VIRTIO_F_RING_PACKED))
 
 #define PF(x) (UINT64_C(1) << VHOST_USER_PROTOCOL_F_##x)
 #define VU_LIB_PROTOCOL_FEATURES                                                                            \

@@ -204,7 +204,7 @@ int vu_handle_get_vring_base(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         vq->call_fd = -1;
         vq_inflight_drop_resubmit(vq);
 
-        if (vq->priv->packed)
+        if (vq->priv->packed || vu_has_feature(dev, VIRTIO_F_RING_PACKED))
                 msg->payload.state.num = (vq->last_avail_idx & 0x7fffu) |
                                          (vq->priv->avail_wrap_counter ? 0x8000u : 0) |
                                          ((unsigned int) (vq->used_idx & 0x7fffu) << 16) |

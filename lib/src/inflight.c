@@ -1,17 +1,21 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Inflight I/O tracking (vhost-user "Inflight I/O tracking", split layout):
- * a shared buffer, kept by the frontend across our restarts, that records
- * which chains we took and have not completed, so that a restarted backend
- * can redo them. Here: GET/SET_INFLIGHT_FD, the bookkeeping that pop, fill
- * and flush do, and rebuilding the resubmit list when a queue starts.
+ * Inflight I/O tracking (vhost-user "Inflight I/O tracking", split and
+ * packed layouts): a shared buffer, kept by the frontend across our
+ * restarts, that records which chains we took and have not completed, so
+ * that a restarted backend can redo them. Here: GET/SET_INFLIGHT_FD, the
+ * bookkeeping that pop, fill and flush do, and rebuilding the resubmit list
+ * when a queue starts.
  *
  * The buffer comes back from the frontend and may hold any bytes: every
  * index read from it is bounded by the geometry we validated, never by the
  * sizes written inside it.
  */
+#include <endian.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/virtio_config.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -32,8 +36,41 @@
 _Static_assert(sizeof(VuDescStateSplit) == 16, "inflight entry layout");
 _Static_assert(sizeof(VuVirtqInflight) == 16, "inflight header layout");
 
-static uint64_t inflight_region_size(uint16_t queue_size) {
-        uint64_t s = sizeof(VuVirtqInflight) + (uint64_t) queue_size * sizeof(VuDescStateSplit);
+/* The packed layout (vhost-user DescStatePacked / QueueRegionPacked). */
+typedef struct InflightDescPacked {
+        uint8_t inflight;       /* head entry: its chain is in flight */
+        uint8_t padding;
+        uint16_t next;          /* free list link, and chain link while in flight */
+        uint16_t last;          /* head entry: the chain's last entry */
+        uint16_t num;           /* head entry: descriptors in the chain */
+        uint64_t counter;       /* head entry: fetch order */
+        uint16_t id;            /* the descriptor as we took it */
+        uint16_t flags;
+        uint32_t len;
+        uint64_t addr;
+} InflightDescPacked;
+
+typedef struct InflightQueuePacked {
+        uint64_t features;
+        uint16_t version;
+        uint16_t desc_num;
+        uint16_t free_head;
+        uint16_t old_free_head;
+        uint16_t used_idx;
+        uint16_t old_used_idx;
+        uint8_t used_wrap_counter;
+        uint8_t old_used_wrap_counter;
+        uint8_t padding[7];
+        InflightDescPacked desc[];
+} InflightQueuePacked;
+
+_Static_assert(sizeof(InflightDescPacked) == 32, "packed inflight entry layout");
+_Static_assert(offsetof(InflightQueuePacked, desc) == 32, "packed inflight header layout");
+_Static_assert(offsetof(InflightQueuePacked, version) == offsetof(VuVirtqInflight, version), "version field shared");
+
+static uint64_t inflight_region_size(uint16_t queue_size, bool packed) {
+        uint64_t s = packed ? sizeof(InflightQueuePacked) + (uint64_t) queue_size * sizeof(InflightDescPacked)
+                            : sizeof(VuVirtqInflight) + (uint64_t) queue_size * sizeof(VuDescStateSplit);
 
         return (s + INFLIGHT_ALIGN - 1) & ~(uint64_t) (INFLIGHT_ALIGN - 1);
 }
@@ -54,7 +91,8 @@ static int inflight_check_geometry(VuDev *dev, const char *req, uint16_t num_que
 /* Put a mapped buffer in force: the device keeps @fd and @addr; queues point into it. */
 static void inflight_install(VuDev *dev, int fd, void *addr, uint64_t size, uint16_t num_queues,
                              uint16_t queue_size) {
-        uint64_t region = inflight_region_size(queue_size);
+        /* The callers checked that @size is whole regions of one layout or the other. */
+        uint64_t region = size / num_queues;
 
         vu_inflight_unmap(dev);
         dev->inflight_info.fd = fd;
@@ -90,6 +128,7 @@ int vu_handle_get_inflight_fd(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         VhostUserInflight in = msg->payload.inflight; /* copied: the message is packed */
         uint16_t num_queues = in.num_queues, queue_size = in.queue_size;
         _cleanup_close_ int fd = -EBADF, reply_fd = -EBADF;
+        bool packed = vu_has_feature(dev, VIRTIO_F_RING_PACKED);
         uint64_t region, size;
         void *addr;
         int r;
@@ -97,7 +136,8 @@ int vu_handle_get_inflight_fd(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         r = inflight_check_geometry(dev, "GET_INFLIGHT_FD", num_queues, queue_size);
         if (r < 0)
                 return r;
-        region = inflight_region_size(queue_size);
+        /* QEMU and DPDK negotiate features first: the layout follows the ring type in force. */
+        region = inflight_region_size(queue_size, packed);
         size = region * num_queues; /* at most 256 queues of 16 KiB: far below VU_MAX_INFLIGHT_SIZE */
 
         fd = memfd_create("vhost-user-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -113,11 +153,15 @@ int vu_handle_get_inflight_fd(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         if (addr == MAP_FAILED)
                 return vu_error(dev, -errno, "GET_INFLIGHT_FD: cannot map %" PRIu64 " bytes: %m", size);
 
-        /* A memfd starts zeroed; stamp each queue region so a later SET_INFLIGHT_FD knows it is ours. */
+        /*
+         * A memfd starts zeroed; stamp each queue region so a later SET_INFLIGHT_FD knows it is ours.
+         * A packed region stays version 0 (uninitialised): its positions are not in guest memory, so
+         * the first start takes them from SET_VRING_BASE.
+         */
         for (unsigned int i = 0; i < num_queues; i++) {
                 VuVirtqInflight *q = (VuVirtqInflight *) ((uint8_t *) addr + i * region);
 
-                q->version = INFLIGHT_VERSION;
+                q->version = packed ? 0 : INFLIGHT_VERSION;
                 q->desc_num = queue_size;
         }
 
@@ -139,14 +183,14 @@ int vu_handle_get_inflight_fd(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         msg->payload.inflight = in;
         msg->size = sizeof(in);
         *ret_reply = true;
-        vu_log(dev, LOG_INFO, "inflight buffer created: %u queues of %u entries, %" PRIu64 " bytes", num_queues,
-               queue_size, size);
+        vu_log(dev, LOG_INFO, "inflight buffer created: %u queues of %u entries, %s layout, %" PRIu64 " bytes",
+               num_queues, queue_size, packed ? "packed" : "split", size);
         return 0;
 }
 
 int vu_handle_set_inflight_fd(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         const VhostUserInflight in = msg->payload.inflight; /* copied: the message is packed */
-        uint64_t size = in.mmap_size, offset = in.mmap_offset, need;
+        uint64_t size = in.mmap_size, offset = in.mmap_offset, need, need_packed;
         long page = sysconf(_SC_PAGESIZE);
         struct stat st;
         void *addr;
@@ -158,11 +202,13 @@ int vu_handle_set_inflight_fd(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         if (msg->fd_num != 1 || msg->fds[0] < 0)
                 return vu_error(dev, -EBADMSG, "SET_INFLIGHT_FD: expected one fd, got %d", msg->fd_num);
 
-        need = inflight_region_size(in.queue_size) * in.num_queues;
-        if (size != need)
+        need = inflight_region_size(in.queue_size, false) * in.num_queues;
+        need_packed = inflight_region_size(in.queue_size, true) * in.num_queues;
+        if (size != need && size != need_packed)
                 return vu_error(dev, -EINVAL,
-                                "SET_INFLIGHT_FD: mmap_size %" PRIu64 " does not match %u queues of %u entries (%" PRIu64 ")",
-                                size, in.num_queues, in.queue_size, need);
+                                "SET_INFLIGHT_FD: mmap_size %" PRIu64 " does not match %u queues of %u entries (%" PRIu64
+                                " split, %" PRIu64 " packed)",
+                                size, in.num_queues, in.queue_size, need, need_packed);
         if (size > VU_MAX_INFLIGHT_SIZE)
                 return vu_error(dev, -E2BIG, "SET_INFLIGHT_FD: mmap_size %" PRIu64 " above %" PRIu64, size,
                                 VU_MAX_INFLIGHT_SIZE);
@@ -244,6 +290,16 @@ void vq_inflight_flush(VuDev *dev, VuVirtq *vq, unsigned int num) {
 unsigned int vq_inflight_count(VuDev *dev, VuVirtq *vq) {
         unsigned int n = inflight_entries(dev, vq), count = 0;
 
+        if (vq->priv->packed) {
+                const InflightQueuePacked *q = (const InflightQueuePacked *) vq->inflight;
+
+                if (!vq->priv->inflight_packed_ok)
+                        return 0;
+                for (unsigned int i = 0; i < n; i++)
+                        count += READ_ONCE(q->desc[i].inflight) == 1;
+                return count;
+        }
+
         for (unsigned int i = 0; i < n; i++)
                 count += READ_ONCE(vq->inflight->desc[i].inflight) == 1;
         return count;
@@ -263,6 +319,264 @@ static int inflight_desc_compare(const void *a, const void *b) {
         return x->counter < y->counter ? -1 : x->counter > y->counter;
 }
 
+/* ---- packed layout ------------------------------------------------------------ */
+
+/* The queue's region as the packed layout, or NULL when it is not in use for this queue. */
+static InflightQueuePacked *inflight_packed(const VuVirtq *vq) {
+        return vq->inflight && vq->priv->packed && vq->priv->inflight_packed_ok ? (InflightQueuePacked *) vq->inflight
+                                                                                   : NULL;
+}
+
+static void inflight_packed_disable(VuDev *dev, VuVirtq *vq, const char *why) {
+        if (vq->priv->inflight_packed_ok)
+                vu_log(dev, LOG_WARNING, "queue %u: inflight buffer %s, no longer tracking in-flight requests",
+                       vq_index(dev, vq), why);
+        vq->priv->inflight_packed_ok = false;
+}
+
+int vq_inflight_packed_pop(VuDev *dev, VuVirtq *vq, const struct vring_packed_desc *descs, unsigned int n) {
+        InflightQueuePacked *q = inflight_packed(vq);
+        unsigned int entries = inflight_entries(dev, vq);
+        uint16_t head, i, last = 0;
+
+        if (!q || n == 0)
+                return -1;
+
+        /* Each descriptor goes to the next free entry; the first one's entry is the chain's head. */
+        head = i = READ_ONCE(q->free_head);
+        for (unsigned int k = 0; k < n; k++) {
+                InflightDescPacked *d;
+
+                if (i >= entries) {
+                        inflight_packed_disable(dev, vq, "free list broken");
+                        return -1;
+                }
+                d = &q->desc[i];
+                WRITE_ONCE(d->addr, descs[k].addr);
+                WRITE_ONCE(d->len, descs[k].len);
+                WRITE_ONCE(d->id, descs[k].id);
+                WRITE_ONCE(d->flags, descs[k].flags);
+                last = i;
+                i = READ_ONCE(d->next);
+        }
+        WRITE_ONCE(q->desc[head].num, (uint16_t) n);
+        WRITE_ONCE(q->desc[head].last, last);
+        WRITE_ONCE(q->desc[head].counter, vq->counter++);
+        compiler_barrier();
+        WRITE_ONCE(q->desc[head].inflight, 1);
+        compiler_barrier();
+        WRITE_ONCE(q->free_head, i);
+        compiler_barrier();
+        /* Until here a restarted backend rolls back to old_free_head: the chain is not taken. */
+        WRITE_ONCE(q->old_free_head, i);
+        return head;
+}
+
+void vq_inflight_packed_fill(VuDev *dev, VuVirtq *vq, int entry) {
+        InflightQueuePacked *q = inflight_packed(vq);
+        unsigned int entries = inflight_entries(dev, vq);
+        uint16_t last;
+
+        if (!q || entry < 0 || (unsigned int) entry >= entries)
+                return;
+        last = READ_ONCE(q->desc[entry].last);
+        if (last >= entries)
+                return;
+        WRITE_ONCE(q->desc[last].next, READ_ONCE(q->free_head));
+        compiler_barrier();
+        WRITE_ONCE(q->free_head, (uint16_t) entry);
+}
+
+void vq_inflight_packed_flush_begin(VuDev *dev, VuVirtq *vq) {
+        InflightQueuePacked *q = inflight_packed(vq);
+
+        if (!q)
+                return;
+        WRITE_ONCE(q->used_idx, vq->used_idx);
+        WRITE_ONCE(q->used_wrap_counter, vq->priv->used_wrap_counter);
+        compiler_barrier();
+}
+
+void vq_inflight_packed_clear(VuDev *dev, VuVirtq *vq, int entry) {
+        InflightQueuePacked *q = inflight_packed(vq);
+
+        if (!q || entry < 0 || (unsigned int) entry >= inflight_entries(dev, vq))
+                return;
+        WRITE_ONCE(q->desc[entry].inflight, 0);
+}
+
+void vq_inflight_packed_commit(VuDev *dev, VuVirtq *vq) {
+        InflightQueuePacked *q = inflight_packed(vq);
+
+        if (!q)
+                return;
+        compiler_barrier();
+        WRITE_ONCE(q->old_free_head, READ_ONCE(q->free_head));
+        WRITE_ONCE(q->old_used_idx, vq->used_idx);
+        WRITE_ONCE(q->old_used_wrap_counter, vq->priv->used_wrap_counter);
+}
+
+int vq_inflight_packed_chain(VuDev *dev, VuVirtq *vq, unsigned int entry, struct vring_packed_desc *ret,
+                             unsigned int max) {
+        InflightQueuePacked *q = inflight_packed(vq);
+        unsigned int entries = inflight_entries(dev, vq), n;
+        uint16_t i = (uint16_t) entry;
+
+        if (!q || entry >= entries)
+                return -EBADMSG;
+        n = READ_ONCE(q->desc[entry].num);
+        if (n == 0 || n > max)
+                return -EBADMSG;
+        for (unsigned int k = 0; k < n; k++) {
+                if (i >= entries)
+                        return -EBADMSG;
+                ret[k] = (struct vring_packed_desc) {
+                        .addr = READ_ONCE(q->desc[i].addr),
+                        .len = READ_ONCE(q->desc[i].len),
+                        .id = READ_ONCE(q->desc[i].id),
+                        .flags = READ_ONCE(q->desc[i].flags),
+                };
+                i = READ_ONCE(q->desc[i].next);
+        }
+        return (int) n;
+}
+
+/* A fresh region: every entry free, positions from SET_VRING_BASE. */
+static void inflight_packed_init(VuDev *dev, VuVirtq *vq, InflightQueuePacked *q, unsigned int entries) {
+        memset(q->desc, 0, (size_t) entries * sizeof(InflightDescPacked));
+        for (unsigned int i = 0; i < entries; i++)
+                q->desc[i].next = (uint16_t) (i + 1); /* the last one points past the end: list exhausted */
+        q->features = 0;
+        q->desc_num = (uint16_t) entries;
+        q->free_head = q->old_free_head = 0;
+        q->used_idx = q->old_used_idx = vq->used_idx;
+        q->used_wrap_counter = q->old_used_wrap_counter = vq->priv->used_wrap_counter;
+        compiler_barrier();
+        q->version = INFLIGHT_VERSION;
+        vq->priv->inflight_packed_ok = true;
+}
+
+static int inflight_prepare_packed(VuDev *dev, VuVirtq *vq) {
+        unsigned int idx = vq_index(dev, vq), entries = inflight_entries(dev, vq), num = vq->vring.num, count = 0;
+        InflightQueuePacked *q = (InflightQueuePacked *) vq->inflight;
+        _cleanup_free_ VuVirtqInflightDesc *list = NULL;
+        uint16_t version, free_head, old_free_head, used, old_used;
+        uint8_t wrap, old_wrap;
+        uint64_t max_counter = 0, slots = 0;
+
+        vq->priv->inflight_packed_ok = false;
+        if (entries == 0)
+                return 0;
+        if (dev->inflight_info.size / dev->priv->inflight_num_queues < inflight_region_size(entries, true)) {
+                vu_log(dev, LOG_WARNING, "queue %u: inflight buffer is laid out for split rings, packed ring runs untracked",
+                       idx);
+                return 0;
+        }
+        if (entries < num) {
+                vu_log(dev, LOG_WARNING, "queue %u: inflight buffer has %u entries for a ring of %u, ring runs untracked",
+                       idx, entries, num);
+                return 0;
+        }
+
+        version = READ_ONCE(q->version);
+        free_head = READ_ONCE(q->free_head);
+        old_free_head = READ_ONCE(q->old_free_head);
+        used = READ_ONCE(q->used_idx);
+        old_used = READ_ONCE(q->old_used_idx);
+        wrap = READ_ONCE(q->used_wrap_counter);
+        old_wrap = READ_ONCE(q->old_used_wrap_counter);
+        if (version == INFLIGHT_VERSION &&
+            (free_head >= entries || old_free_head >= entries || used >= num || old_used >= num || wrap > 1 || old_wrap > 1)) {
+                vu_log(dev, LOG_WARNING,
+                       "queue %u: inflight header inconsistent (free_head %u/%u, used_idx %u/%u, wrap %u/%u for %u entries), starting afresh",
+                       idx, free_head, old_free_head, used, old_used, wrap, old_wrap, entries);
+                version = 0;
+        } else if (version != INFLIGHT_VERSION && version != 0)
+                vu_log(dev, LOG_WARNING, "queue %u: inflight region has version %u (expected %u), starting afresh", idx,
+                       version, INFLIGHT_VERSION);
+        if (version != INFLIGHT_VERSION) {
+                inflight_packed_init(dev, vq, q, entries);
+                return 0;
+        }
+
+        /*
+         * A crash inside a flush: if the used descriptor at old_used_idx no longer
+         * looks available for its lap, the batch reached the guest: keep it; else
+         * roll back to the state before it.
+         */
+        if (used != old_used || wrap != old_wrap) {
+                uint16_t flags = le16toh(READ_ONCE(vq->priv->desc_packed[old_used].flags));
+                bool still_avail = !!(flags & (1u << VRING_PACKED_DESC_F_AVAIL)) == old_wrap &&
+                                   !!(flags & (1u << VRING_PACKED_DESC_F_USED)) != old_wrap;
+
+                if (!still_avail) {
+                        old_free_head = free_head;
+                        old_used = used;
+                        old_wrap = wrap;
+                }
+        }
+        WRITE_ONCE(q->free_head, old_free_head);
+        WRITE_ONCE(q->old_free_head, old_free_head);
+        WRITE_ONCE(q->used_idx, old_used);
+        WRITE_ONCE(q->old_used_idx, old_used);
+        WRITE_ONCE(q->used_wrap_counter, old_wrap);
+        WRITE_ONCE(q->old_used_wrap_counter, old_wrap);
+
+        /* Entries on the free list are not in flight, whatever they say (a chain half taken). */
+        for (unsigned int k = 0, i = old_free_head; k < entries && i < entries; k++) {
+                WRITE_ONCE(q->desc[i].inflight, 0);
+                i = READ_ONCE(q->desc[i].next);
+        }
+
+        list = calloc(entries, sizeof(*list));
+        if (!list)
+                return -ENOMEM;
+        for (unsigned int i = 0; i < entries; i++) {
+                uint16_t n;
+
+                if (READ_ONCE(q->desc[i].inflight) != 1)
+                        continue;
+                n = READ_ONCE(q->desc[i].num);
+                if (n == 0 || n > num) {
+                        vu_log(dev, LOG_WARNING, "queue %u: inflight entry %u has a chain of %u for a ring of %u, dropped",
+                               idx, i, n, num);
+                        WRITE_ONCE(q->desc[i].inflight, 0);
+                        continue;
+                }
+                list[count].index = (uint16_t) i;
+                list[count].counter = READ_ONCE(q->desc[i].counter);
+                max_counter = MAX(max_counter, list[count].counter);
+                slots += n;
+                count++;
+        }
+        if (slots > num) {
+                vu_log(dev, LOG_WARNING, "queue %u: inflight chains take %" PRIu64 " slots of a ring of %u, starting afresh",
+                       idx, slots, num);
+                inflight_packed_init(dev, vq, q, entries);
+                return 0;
+        }
+
+        /* The region, not SET_VRING_BASE, knows where a crashed backend stood; chains in flight follow used_idx. */
+        vq->used_idx = old_used;
+        vq->priv->used_wrap_counter = old_wrap;
+        vq->last_avail_idx = (uint16_t) ((old_used + slots) % num);
+        vq->priv->avail_wrap_counter = (old_used + slots >= num) ? !old_wrap : old_wrap;
+        vq->shadow_avail_idx = vq->last_avail_idx;
+        vq->inuse = (int) count;
+        vq->priv->inflight_packed_ok = true;
+        if (count == 0)
+                return 0;
+
+        qsort(list, count, sizeof(*list), inflight_desc_compare);
+        vq->counter = max_counter + 1;
+        vq->resubmit_list = TAKE_PTR(list);
+        vq->resubmit_num = (uint16_t) count;
+        vq->priv->resubmit_next = 0;
+        vu_log(dev, LOG_INFO, "queue %u: %u inflight chains to resubmit, resuming at slot %u (wrap %u)", idx, count,
+               vq->last_avail_idx, vq->priv->avail_wrap_counter);
+        return 0;
+}
+
 int vq_inflight_prepare(VuDev *dev, VuVirtq *vq) {
         unsigned int idx = vq_index(dev, vq), n = inflight_entries(dev, vq), count = 0;
         _cleanup_free_ VuVirtqInflightDesc *list = NULL;
@@ -272,6 +586,8 @@ int vq_inflight_prepare(VuDev *dev, VuVirtq *vq) {
 
         vq_inflight_drop_resubmit(vq);
         vq->counter = 0;
+        if (vq->priv->packed)
+                return inflight_prepare_packed(dev, vq);
         if (n == 0)
                 return 0;
 

@@ -44,6 +44,10 @@ struct VuVirtqPriv {
         struct vring_packed_desc_event *device_event;
         bool avail_wrap_counter;
         bool used_wrap_counter;
+        /* per buffer id and per batch slot, allocated at start (virtq-packed.c) */
+        struct VqPackedState *packed_state;
+        /* the inflight region of this queue holds the packed layout and is used (inflight.c) */
+        bool inflight_packed_ok;
 };
 
 struct VuDevPriv {
@@ -316,6 +320,8 @@ typedef struct VqPeek {
         unsigned int head;
         bool resubmit;          /* from the inflight resubmit list, not the avail ring */
         VqChain chain;
+        unsigned int ndescs;    /* packed: ring descriptors the chain occupies */
+        unsigned int entry;     /* packed resubmit: the inflight head entry */
 } VqPeek;
 
 /*
@@ -348,6 +354,33 @@ typedef struct VqRingOps {
 
 extern const VqRingOps vq_split_ops;
 
+/* ---- virtq-packed.c: the packed ring (packed-ring.tex) -------------------- */
+
+/*
+ * The packed descriptor walker, pure like vq_split_walk() so it can be
+ * fuzzed alone: the chain whose first descriptor sits at position @pos of
+ * the @num-entry ring @ring, made available with driver wrap counter @wrap.
+ * Each descriptor is copied once; every one of the chain must carry the
+ * AVAIL/USED pattern of its lap (the counter flips past the ring's end), a
+ * chain may not be longer than the ring, an INDIRECT descriptor must stand
+ * alone and its table may not nest, buffer ids must be below @num, and every
+ * buffer is translated and range-checked. Returns 1 and fills @ret,
+ * *@ret_id (the buffer id) and *@ret_ndescs (ring slots taken); 0 if the
+ * descriptor at @pos is not available; -E2BIG if @iov_max is too small;
+ * -EBADMSG with the reason in @err. Changes no state.
+ */
+int vq_packed_walk(VuDev *dev, const struct vring_packed_desc *ring, unsigned int num, unsigned int pos,
+                   bool wrap, struct iovec *iov, unsigned int iov_max, VqChain *ret, unsigned int *ret_id,
+                   unsigned int *ret_ndescs, char *err, size_t errlen);
+
+/* At start of a packed queue: check the bases against the size, (re)allocate per-id state. 0 or -errno (logged). */
+int vq_packed_prepare(VuDev *dev, VuVirtq *vq);
+
+/* Free what vq_packed_prepare() allocated. */
+void vq_packed_free(VuVirtq *vq);
+
+extern const VqRingOps vq_packed_ops;
+
 /* ---- inflight.c: inflight bookkeeping on the pop/fill/flush path --------- */
 
 /* At queue start: rebuild the resubmit list from the inflight buffer. 0 or -ENOMEM. */
@@ -367,3 +400,32 @@ unsigned int vq_inflight_count(VuDev *dev, VuVirtq *vq);
 
 /* Forget the resubmit list of @vq. */
 void vq_inflight_drop_resubmit(VuVirtq *vq);
+
+/*
+ * Packed layout (vhost-user "Inflight I/O tracking", DescStatePacked). The
+ * resubmit list of a packed queue holds head entries of the region, not ring
+ * positions. All of these do nothing when the queue has no usable region.
+ */
+
+/* A chain of @n ring descriptors (copies) was taken: record it. Returns its head entry, or -1 if untracked. */
+int vq_inflight_packed_pop(VuDev *dev, VuVirtq *vq, const struct vring_packed_desc *descs, unsigned int n);
+
+/* The chain recorded at head @entry is being returned (or put back): give its entries back to the free list. */
+void vq_inflight_packed_fill(VuDev *dev, VuVirtq *vq, int entry);
+
+/* Before a batch is published in the ring: record the used index and wrap counter it leads to. */
+void vq_inflight_packed_flush_begin(VuDev *dev, VuVirtq *vq);
+
+/* After: clear the in-flight mark of head @entry (once per chain of the batch)... */
+void vq_inflight_packed_clear(VuDev *dev, VuVirtq *vq, int entry);
+
+/* ...then make the batch the state a restarted backend rolls back to. */
+void vq_inflight_packed_commit(VuDev *dev, VuVirtq *vq);
+
+/*
+ * Copy the descriptors recorded for head @entry into @ret[0..max). Returns
+ * how many (1..max), or -EBADMSG when the region's links or counts are
+ * inconsistent (the frontend owns that memory).
+ */
+int vq_inflight_packed_chain(VuDev *dev, VuVirtq *vq, unsigned int entry, struct vring_packed_desc *ret,
+                             unsigned int max);

@@ -3,7 +3,7 @@
  * Virtqueue lifecycle and the public queue API that does not depend on the
  * ring layout: allocating queues, translating ring addresses, starting and
  * stopping, watching kick fds, call notifications, snapshots and counters.
- * Layout-specific work (split today, packed later) goes through a
+ * Layout-specific work (split or packed) goes through a
  * VqRingOps table, so adding a layout touches neither devices nor handlers.
  */
 #include <fcntl.h>
@@ -21,8 +21,8 @@
 #define POP_STACK_IOV 128
 
 static const VqRingOps *vq_ops(const VuVirtq *vq) {
-        /* Packed queues are refused at start (vq_start), so no ready queue reaches here packed. */
-        return &vq_split_ops;
+        /* priv->packed changes only together with the mapping (vq_map_rings), never under a started queue. */
+        return vq->priv->packed ? &vq_packed_ops : &vq_split_ops;
 }
 
 /* The rings may be touched: mapped, and the connection not given up. */
@@ -89,20 +89,27 @@ void vq_free_all(VuDev *dev) {
 /* ---- rings ---------------------------------------------------------------- */
 
 int vq_map_rings(VuDev *dev, VuVirtq *vq) {
-        static const char *const names[3] = { "descriptor table", "avail ring", "used ring" };
+        static const char *const split_names[3] = { "descriptor table", "avail ring", "used ring" };
+        static const char *const packed_names[3] = { "descriptor ring", "driver event area", "device event area" };
+        const char *const *names = split_names;
         unsigned int idx = vq_index(dev, vq), num = vq->priv->num_set;
         uint64_t qva[3] = { vq->vra.desc_user_addr, vq->vra.avail_user_addr, vq->vra.used_user_addr };
+        bool packed = vu_has_feature(dev, VIRTIO_F_RING_PACKED);
         uint64_t size[3], align[3];
         void *p[3];
 
-        if (vu_has_feature(dev, VIRTIO_F_RING_PACKED))
-                return vu_error(dev, -EOPNOTSUPP, "queue %u: packed virtqueues are not supported", idx);
+        if (packed) {
+                names = packed_names;
+                if (vq->started && !vq->priv->packed)
+                        return vu_error(dev, -EBUSY, "queue %u: ring layout cannot change to packed while started", idx);
+        } else if (vq->started && vq->priv->packed)
+                return vu_error(dev, -EBUSY, "queue %u: ring layout cannot change to split while started", idx);
         if (num == 0)
                 return vu_error(dev, -EINVAL, "queue %u: ring size not set (SET_VRING_NUM missing)", idx);
         if (!vq_addr_set(vq))
                 return vu_error(dev, -EINVAL, "queue %u: ring addresses not set (SET_VRING_ADDR missing)", idx);
 
-        vq_ops(vq)->ring_sizes(num, size, align);
+        (packed ? &vq_packed_ops : &vq_split_ops)->ring_sizes(num, size, align);
         for (unsigned int k = 0; k < 3; k++) {
                 if (qva[k] % align[k] != 0)
                         return vu_error(dev, -EINVAL, "queue %u: %s address 0x%" PRIx64 " is not %" PRIu64 "-byte aligned",
@@ -122,6 +129,10 @@ int vq_map_rings(VuDev *dev, VuVirtq *vq) {
         vq->vring.desc = p[0];
         vq->vring.avail = p[1];
         vq->vring.used = p[2];
+        vq->priv->packed = packed;
+        vq->priv->desc_packed = packed ? p[0] : NULL;
+        vq->priv->driver_event = packed ? p[1] : NULL;
+        vq->priv->device_event = packed ? p[2] : NULL;
         vq->priv->ready = true;
         return 0;
 }
@@ -131,6 +142,9 @@ static void vq_unmap_rings(VuVirtq *vq) {
         vq->vring.desc = NULL;
         vq->vring.avail = NULL;
         vq->vring.used = NULL;
+        vq->priv->desc_packed = NULL;
+        vq->priv->driver_event = NULL;
+        vq->priv->device_event = NULL;
 }
 
 void vq_remap_all(VuDev *dev) {
@@ -205,14 +219,14 @@ int vq_start(VuDev *dev, VuVirtq *vq) {
                 return 0;
         }
 
-        if (vu_has_feature(dev, VIRTIO_F_RING_PACKED)) {
-                vq->priv->packed = true;
-                return vu_error(dev, -EOPNOTSUPP,
-                                "queue %u: VIRTIO_F_RING_PACKED negotiated but packed virtqueues are not supported", idx);
-        }
-
-        if (!vq->priv->ready) {
+        /* Mapped before the features said packed (or split): map again for the layout in force. */
+        if (!vq->priv->ready || vq->priv->packed != vu_has_feature(dev, VIRTIO_F_RING_PACKED)) {
                 r = vq_map_rings(dev, vq);
+                if (r < 0)
+                        return r;
+        }
+        if (vq->priv->packed) {
+                r = vq_packed_prepare(dev, vq);
                 if (r < 0)
                         return r;
         }
@@ -224,6 +238,7 @@ int vq_start(VuDev *dev, VuVirtq *vq) {
                 /* Completions are in order: everything before used->idx is done, the rest is redone. */
                 vq_inflight_drop_resubmit(vq);
                 vq->last_avail_idx = vq->shadow_avail_idx = vq->used_idx;
+                vq->priv->avail_wrap_counter = vq->priv->used_wrap_counter;
                 vq->inuse = 0;
         } else {
                 r = vq_inflight_prepare(dev, vq);
@@ -231,9 +246,14 @@ int vq_start(VuDev *dev, VuVirtq *vq) {
                         return vu_error(dev, r, "queue %u: cannot prepare inflight resubmission: %s", idx, strerror(-r));
         }
 
+        /* The positions are final now (inflight may have moved them): say where to kick. */
+        if (vq->priv->packed)
+                vq_ops(vq)->set_notification(dev, vq, vq->notification);
+
         vq->started = true;
-        vu_log(dev, LOG_INFO, "queue %u started (size %u, last_avail_idx %u, used_idx %u, resubmit %u)", idx,
-               vq->vring.num, vq->last_avail_idx, vq->used_idx, vq->resubmit_num);
+        vu_log(dev, LOG_INFO, "queue %u started (%s, size %u, last_avail_idx %u, used_idx %u, resubmit %u)", idx,
+               vq->priv->packed ? "packed" : "split", vq->vring.num, vq->last_avail_idx, vq->used_idx,
+               vq->resubmit_num);
         if (dev->iface && dev->iface->queue_set_started)
                 dev->iface->queue_set_started(dev, (int) idx, true);
         vq_update_kick_watch(dev, vq);
@@ -265,6 +285,7 @@ void vq_reset(VuDev *dev, VuVirtq *vq) {
         safe_close(vq->call_fd);
         safe_close(vq->err_fd);
         vq_inflight_drop_resubmit(vq);
+        vq_packed_free(vq);
         vq_init_one(vq, priv);
 }
 
