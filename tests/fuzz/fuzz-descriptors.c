@@ -12,7 +12,9 @@
  *   u16 iov_max   room given to the walker
  *   u8  mode      bit 0: walk with no iovec array (count only);
  *                 bit 1: also run the image through vu_queue_pop on a real queue;
- *                 bits 2-4: log2 of that queue's size; bit 5: negotiate EVENT_IDX
+ *                 bits 2-4: log2 of that queue's size; bit 5: negotiate EVENT_IDX;
+ *                 bit 6: packed ring (VIRTIO_F_RING_PACKED) instead of split;
+ *                 bit 7: the packed walker's driver wrap counter
  *   u8  pops      how many chains to pop at most
  *   u16 base      ignored (reserved)
  *
@@ -25,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <linux/virtio_config.h>
 
 #include "hostile.h"
 #include "internal.h"
@@ -88,8 +92,24 @@ static void run_walker(const uint8_t *hdr, const uint8_t *img, size_t len) {
         if (num > 0 && num <= VIRTQUEUE_MAX_SIZE && desc_off + 16 * (uint64_t) num > IMAGE_MAX)
                 desc_off = (unsigned int) (IMAGE_MAX - 16 * (uint64_t) num);
 
-        r = vq_split_walk(&walker.dev, hostile_gpa(&walker, IMAGE_GPA + desc_off, num <= 1024 ? 16 * num : 0),
-                          num, head, count_only ? NULL : iov, iov_max, &chain, err, sizeof(err));
+        if (hdr[8] & 0x40) {
+                unsigned int id, ndescs;
+
+                r = vq_packed_walk(&walker.dev,
+                                   hostile_gpa(&walker, IMAGE_GPA + desc_off, num <= 1024 ? 16 * num : 0), num, head,
+                                   hdr[8] & 0x80, count_only ? NULL : iov, iov_max, &chain, &id, &ndescs, err,
+                                   sizeof(err));
+                if (r == 0)
+                        return; /* nothing available at that slot */
+                if (r == 1) {
+                        if (id >= num || ndescs == 0 || ndescs > num)
+                                abort();
+                        r = 0;
+                }
+        } else
+                r = vq_split_walk(&walker.dev,
+                                  hostile_gpa(&walker, IMAGE_GPA + desc_off, num <= 1024 ? 16 * num : 0), num, head,
+                                  count_only ? NULL : iov, iov_max, &chain, err, sizeof(err));
         if (r == -EBADMSG) {
                 if (!err[0] || !memchr(err, 0, sizeof(err)))
                         abort();
@@ -135,11 +155,16 @@ static void run_queue(const uint8_t *hdr, const uint8_t *img, size_t len) {
         VuVirtq *vq;
         Hostile h;
 
+        bool packed = hdr[8] & 0x40;
+
         hostile_new(&h, 2);
         h.quiet = true;
-        hostile_negotiate(&h, hdr[8] & 0x20 ? UINT64_C(1) << VIRTIO_RING_F_EVENT_IDX : 0);
+        hostile_negotiate(&h, (hdr[8] & 0x20 ? UINT64_C(1) << VIRTIO_RING_F_EVENT_IDX : 0) |
+                                      (packed ? UINT64_C(1) << VIRTIO_F_RING_PACKED : 0));
+        packed = h.dev.features & (UINT64_C(1) << VIRTIO_F_RING_PACKED); /* if the library offers it */
         setup_memory(&h);
-        hostile_queue_setup(&h, 0, qsize, IMAGE_GPA);
+        /* A fresh packed ring starts with both wrap counters at 1 (bits 15 and 31 of the base). */
+        hostile_queue_setup_base(&h, 0, qsize, IMAGE_GPA, packed ? UINT32_C(0x80008000) : 0);
         load_image(&h, img, len);
         vq = vu_get_queue(&h.dev, 0);
 

@@ -82,6 +82,21 @@ write("fuzz-descriptors", "loop",
 write("fuzz-descriptors", "two-heads-event-idx",
       dhdr(2 | 0x20) + ring_image([desc(BUF, 64), desc(BUF + 64, 64, WRITE)], [0, 1]))
 
+# packed rings (mode bit 6, driver wrap counter 1 in bit 7): descriptors carry id and AVAIL/USED bits
+AV, US = 1 << 7, 1 << 15
+
+
+def pdesc(addr, length, id_, flags):
+    return struct.pack("<QIHH", addr, length, id_, flags)
+
+
+phdr = struct.pack("<HHHHBBH", 16, 0, 0, 64, 2 | (4 << 2) | 0x40 | 0x80, 8, 0)
+write("fuzz-descriptors", "packed-chains",
+      phdr + pdesc(BUF, 16, 3, NEXT | AV) + pdesc(BUF + 0x100, 512, 3, WRITE | AV) + pdesc(BUF + 0x1000, 64, 7, AV))
+write("fuzz-descriptors", "packed-indirect",
+      phdr + pdesc(0x1000 + 0x800, 32, 0, INDIRECT | AV).ljust(0x800, b"\0")
+      + pdesc(BUF, 16, 0, 0) + pdesc(BUF + 0x100, 16, 0, WRITE))
+
 # ---- fuzz-dispatch: chunks of [fds][header][u16 len][payload] -----------------
 
 
