@@ -270,6 +270,71 @@ uint16_t vf_vring_last_used(const VfVring *vr);
 /* avail->idx as we published it. */
 uint16_t vf_vring_avail_idx(const VfVring *vr);
 
+/* ---- packed ring driver (VIRTIO_F_RING_PACKED) --------------------------- */
+
+typedef struct VfPacked VfPacked;
+
+/*
+ * vf_packed_new: lay out a packed ring of @num entries (any size up to
+ * 32768) in region @region of @m: the descriptor ring, the driver and the
+ * device event suppression areas, each on its own page, with fresh kick and
+ * call eventfds owned by the ring. Both wrap counters start at 1. @event_idx:
+ * honour RING_EVENT_FLAGS_DESC when deciding to kick.
+ */
+int vf_packed_new(VfMem *m, unsigned int region, unsigned int num, bool event_idx, VfPacked **ret);
+VfPacked *vf_packed_free(VfPacked *pr);
+
+unsigned int vf_packed_num(const VfPacked *pr);
+uint64_t vf_packed_desc_gpa(const VfPacked *pr);
+uint64_t vf_packed_driver_event_gpa(const VfPacked *pr);
+uint64_t vf_packed_device_event_gpa(const VfPacked *pr);
+int vf_packed_kick_fd(const VfPacked *pr);
+int vf_packed_call_fd(const VfPacked *pr);
+struct vring_packed_desc *vf_packed_desc(VfPacked *pr);
+/* Ring slots not taken by chains in flight. */
+unsigned int vf_packed_num_free(const VfPacked *pr);
+/* The slot (and lap) the driver writes next, and the one it expects the next used descriptor in. */
+void vf_packed_next_avail(const VfPacked *pr, uint16_t *ret_pos, bool *ret_wrap);
+void vf_packed_next_used(const VfPacked *pr, uint16_t *ret_pos, bool *ret_wrap);
+
+/*
+ * The SET_VRING_BASE word a frontend that lost its backend would send:
+ * both positions at the next used slot the driver expects, with its wrap
+ * counter (bits 0-14 + 15 avail, 16-30 + 31 used). A fresh ring: 0x80008000.
+ */
+uint32_t vf_packed_base(const VfPacked *pr);
+
+/* Tell the backend about the ring: NUM, BASE (@base), ADDR (driver area as avail, device area as used), CALL, KICK. */
+int vf_packed_setup(VfConn *c, unsigned int idx, VfPacked *pr, uint32_t base, bool log_used);
+
+/*
+ * vf_packed_add: write a chain of @n buffers (or one indirect table of
+ * them) with a fresh buffer id, every descriptor but the first already
+ * carrying its lap's AVAIL/USED bits; the first is made available by
+ * vf_packed_publish(). Returns 0 and *@ret_id, or -ENOSPC.
+ */
+int vf_packed_add(VfPacked *pr, const VfBuf *bufs, unsigned int n, bool indirect, uint16_t *ret_id);
+
+/* Make the added chains available (first descriptors' flags, after a release barrier). Returns whether to kick. */
+bool vf_packed_publish(VfPacked *pr);
+int vf_packed_kick(VfPacked *pr);
+/* Publish and kick if wanted. Returns 1 if kicked, 0 if not, or -errno. */
+int vf_packed_publish_kick(VfPacked *pr);
+/* As vf_vring_take_calls(). */
+int vf_packed_take_calls(VfPacked *pr, int timeout_ms, uint64_t *ret_count);
+
+/*
+ * vf_packed_get_used: the next used descriptor, if any (1; 0 if none; -EPROTO
+ * for an id we never gave out): its id and written length. The slots of its
+ * chain are skipped and the id is free again.
+ */
+int vf_packed_get_used(VfPacked *pr, uint16_t *ret_id, uint32_t *ret_len);
+
+/* Our (driver) event suppression area: RING_EVENT_FLAGS_* and, for DESC, slot | wrap << 15. */
+void vf_packed_set_driver_event(VfPacked *pr, uint16_t flags, uint16_t off_wrap);
+/* The device's event suppression area as it wrote it. */
+void vf_packed_device_event(VfPacked *pr, uint16_t *ret_flags, uint16_t *ret_off_wrap);
+
 /* ---- dirty log ----------------------------------------------------------- */
 
 typedef struct VfLog {
