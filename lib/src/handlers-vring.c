@@ -218,8 +218,8 @@ int vu_handle_get_vring_base(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
 }
 
 int vu_handle_set_vring_kick(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
-        VuVirtq *vq;
-        int fd, r;
+        VuVirtq *vq = NULL;
+        int fd = -EBADF, r;
 
         r = vring_fd_request(dev, msg, "SET_VRING_KICK", &vq, &fd);
         if (r < 0)
@@ -234,8 +234,8 @@ int vu_handle_set_vring_kick(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
 }
 
 int vu_handle_set_vring_call(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
-        VuVirtq *vq;
-        int fd, r;
+        VuVirtq *vq = NULL;
+        int fd = -EBADF, r;
 
         r = vring_fd_request(dev, msg, "SET_VRING_CALL", &vq, &fd);
         if (r < 0)
@@ -255,8 +255,8 @@ int vu_handle_set_vring_call(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
 }
 
 int vu_handle_set_vring_err(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
-        VuVirtq *vq;
-        int fd, r;
+        VuVirtq *vq = NULL;
+        int fd = -EBADF, r;
 
         r = vring_fd_request(dev, msg, "SET_VRING_ERR", &vq, &fd);
         if (r < 0)
