@@ -124,7 +124,7 @@ run_one() {
         fi
         vt_wait_qemu $((secs * 8 + 180))
         if [[ $status != 0 ]] || grep -q '^VUTEST: FAIL' <<<"$output" || ! grep -q '^VUTEST-BENCH:' <<<"$output"; then
-                failed[$b]="round $round: $(grep -E '^VUTEST: FAIL|^qemu:' <<<"$output" | head -n 3 | tr '\n' ' ')"
+                failed[$b]="round $round: $(grep -E '^VUTEST: FAIL|^qemu:|^backend:' <<<"$output" | head -n 8 | tr '\n' ' ')"
                 [[ -n ${failed[$b]#round $round: } ]] || failed[$b]="round $round: QEMU status $status, no figures"
         fi
         while read -r line; do

@@ -18,6 +18,13 @@ VT_QEMU_TIMEOUT=${VT_QEMU_TIMEOUT:-120}
 VT_PIDS=()
 VT_BOOTS=0
 
+# vt_alive PID — true while PID runs (a dead child not yet reaped is a zombie: not alive).
+vt_alive() {
+        local state
+        state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+        [[ -n $state && $state != Z ]]
+}
+
 vt_log() {
         echo "# $*" >&2
 }
@@ -44,7 +51,7 @@ vt_cleanup() {
         done
         for pid in "${VT_PIDS[@]}"; do
                 for ((i = 0; i < 50; i++)); do
-                        kill -0 "$pid" 2>/dev/null || break
+                        vt_alive "$pid" || break
                         sleep 0.1
                 done
                 kill -KILL "$pid" 2>/dev/null || true
@@ -87,7 +94,7 @@ vt_wait_socket() {
         local path=$1 pid=$2 secs=${3:-20} i
         for ((i = 0; i < secs * 10; i++)); do
                 [[ -S $path ]] && return 0
-                if ! kill -0 "$pid" 2>/dev/null; then
+                if ! vt_alive "$pid"; then
                         echo "backend (pid $pid) exited before creating $path" >&2
                         return 1
                 fi
@@ -114,6 +121,7 @@ vt_start_qsd() {
         vt_spawn qsd "${pin[@]}" "$VT_QSD" \
                 --blockdev "driver=file,node-name=f,filename=$img,discard=unmap,aio=threads" \
                 --export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$sock,writable=$writable,num-queues=$queues"
+        VT_WATCH_PID=$VT_LAST_PID VT_WATCH_NAME=qsd
         vt_wait_socket "$sock" "$VT_LAST_PID"
 }
 
@@ -132,7 +140,7 @@ vt_start_sidecar() {
         fi
         vt_spawn sidecar "${pin[@]}" "$VU_SIDECAR" --blk "$spec,socket=$sock" \
                 --control "$VT_TMP/control.sock" --runtime-dir "$VT_TMP" --log-level debug "$@"
-        VT_SIDECAR_PID=$VT_LAST_PID
+        VT_SIDECAR_PID=$VT_LAST_PID VT_WATCH_PID=$VT_LAST_PID VT_WATCH_NAME=sidecar
         vt_wait_socket "$sock" "$VT_LAST_PID"
 }
 
@@ -143,8 +151,19 @@ vt_start_activated() {
         shift 2
         vt_spawn sidecar systemd-socket-activate -l "$sock" --fdname=vhost-user \
                 "$VU_SIDECAR" --blk "$spec" --control none --runtime-dir "$VT_TMP" --log-level debug "$@"
-        VT_SIDECAR_PID=$VT_LAST_PID
+        VT_SIDECAR_PID=$VT_LAST_PID VT_WATCH_PID=$VT_LAST_PID VT_WATCH_NAME=sidecar
         vt_wait_socket "$sock" "$VT_LAST_PID"
+}
+
+# vt_backend_died — true when the backend a test runs against has exited (VT_WATCH_PID).
+vt_backend_died() {
+        [[ -n ${VT_WATCH_PID:-} ]] && ! vt_alive "$VT_WATCH_PID"
+}
+
+# vt_backend_report — what a test prints when the backend died under the guest.
+vt_backend_report() {
+        echo "backend: $VT_WATCH_NAME (pid $VT_WATCH_PID) exited while the guest was running; its log ends:"
+        tail -n 25 "$VT_TMP/$VT_WATCH_NAME.log" 2>/dev/null | sed 's/^/backend: /'
 }
 
 # vt_stop_clean PID NAME — SIGTERM, then the process must exit 0 within 10 s and its log must
@@ -156,10 +175,10 @@ vt_stop_clean() {
                 return 1
         }
         for ((i = 0; i < 100; i++)); do
-                kill -0 "$pid" 2>/dev/null || break
+                vt_alive "$pid" || break
                 sleep 0.1
         done
-        if kill -0 "$pid" 2>/dev/null; then
+        if vt_alive "$pid"; then
                 echo "$name (pid $pid) still running 10 s after SIGTERM" >&2
                 return 1
         fi
@@ -179,11 +198,12 @@ vt_stop_clean() {
 # qemu_boot_blk SOCK [--queues N] [--queue-size N] [--smp N] [--mem SIZE] [--args "vutest=..."]
 #               [--packed] [--reconnect] [--taskset CPUS] [--timeout S] [--bg]
 # Boots the test guest under TCG with a vhost-user-blk-pci device on SOCK. Prints the
-# console log (the VUTEST lines) and returns QEMU's status (124: timed out). With --bg it
-# returns at once: pid in VT_QEMU_PID, console in VT_CONSOLE (use vt_wait_console).
+# console log (the VUTEST lines) and returns QEMU's status: 124 when it ran past the timeout,
+# 125 when the backend died under it (its log is printed). With --bg it returns at once:
+# pid in VT_QEMU_PID, console in VT_CONSOLE (then vt_wait_console, vt_wait_qemu).
 qemu_boot_blk() {
         local sock=$1 queues= qsize= smp=1 mem=512M args= packed= reconnect= pin=() bg=0
-        local tmo=$VT_QEMU_TIMEOUT rc=0
+        local tmo=$VT_QEMU_TIMEOUT
         shift
         while (($#)); do
                 case $1 in
@@ -203,43 +223,41 @@ qemu_boot_blk() {
         done
         VT_BOOTS=$((VT_BOOTS + 1))
         VT_CONSOLE=$VT_TMP/console-$VT_BOOTS.log
-        # In the background QEMU runs without `timeout`, so VT_QEMU_PID is QEMU itself (a test
-        # may SIGKILL it) and vt_cleanup bounds its life.
-        local wrap=(timeout --kill-after=5 "$tmo")
-        ((bg)) && wrap=()
-        local cmd=("${pin[@]}" "${wrap[@]}" "$VT_QEMU"
-                -machine q35,accel=tcg -cpu max -smp "$smp" -m "$mem"
-                -object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem
-                -chardev "socket,id=vu,path=$sock$reconnect"
-                -device "vhost-user-blk-pci,chardev=vu${queues:+,num-queues=$queues}${qsize:+,queue-size=$qsize}$packed"
-                -kernel "$VT_GUEST_DIR/vmlinuz" -initrd "$VT_GUEST_DIR/initramfs.cpio.gz"
-                -append "console=ttyS0 quiet panic=-1 $args"
-                -nodefaults -display none -no-reboot -serial "file:$VT_CONSOLE" -monitor none)
         : >"$VT_CONSOLE"
-        if ((bg)); then
-                "${cmd[@]}" >"$VT_TMP/qemu-$VT_BOOTS.log" 2>&1 3>&- </dev/null &
-                VT_QEMU_PID=$!
-                VT_PIDS+=("$VT_QEMU_PID")
-                return 0
-        fi
-        "${cmd[@]}" >"$VT_TMP/qemu-$VT_BOOTS.log" 2>&1 3>&- </dev/null || rc=$?
-        tr -d '\r' <"$VT_CONSOLE"
-        if [[ -s $VT_TMP/qemu-$VT_BOOTS.log ]]; then
-                sed 's/^/qemu: /' "$VT_TMP/qemu-$VT_BOOTS.log"
-        fi
-        ((rc != 124)) || echo "qemu: timed out after $tmo s"
-        return "$rc"
+        # QEMU runs in the background in both modes, so VT_QEMU_PID is QEMU itself (a test may
+        # SIGKILL it) and the wait below can also watch the backend.
+        "${pin[@]}" "$VT_QEMU" \
+                -machine q35,accel=tcg -cpu max -smp "$smp" -m "$mem" \
+                -object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem \
+                -chardev "socket,id=vu,path=$sock$reconnect" \
+                -device "vhost-user-blk-pci,chardev=vu${queues:+,num-queues=$queues}${qsize:+,queue-size=$qsize}$packed" \
+                -kernel "$VT_GUEST_DIR/vmlinuz" -initrd "$VT_GUEST_DIR/initramfs.cpio.gz" \
+                -append "console=ttyS0 quiet panic=-1 $args" \
+                -nodefaults -display none -no-reboot -serial "file:$VT_CONSOLE" -monitor none \
+                >"$VT_TMP/qemu-$VT_BOOTS.log" 2>&1 3>&- </dev/null &
+        VT_QEMU_PID=$!
+        VT_PIDS+=("$VT_QEMU_PID")
+        ((bg)) && return 0
+        vt_wait_qemu "$tmo"
+        echo "$output"
+        return "$status"
 }
 
-# vt_wait_console PATTERN [SECS] — waits for an extended regex in the current console log.
+# vt_wait_console PATTERN [SECS] — waits for an extended regex in the current console log;
+# fails early if QEMU exits or the backend dies first.
 vt_wait_console() {
         local pattern=$1 secs=${2:-60} i
         for ((i = 0; i < secs * 10; i++)); do
                 grep -Eq "$pattern" "$VT_CONSOLE" 2>/dev/null && return 0
-                if [[ -n ${VT_QEMU_PID:-} ]] && ! kill -0 "$VT_QEMU_PID" 2>/dev/null; then
+                if ! vt_alive "$VT_QEMU_PID"; then
                         grep -Eq "$pattern" "$VT_CONSOLE" 2>/dev/null && return 0
                         echo "QEMU exited before the console showed /$pattern/:" >&2
                         tr -d '\r' <"$VT_CONSOLE" | tail -n 20 >&2
+                        return 1
+                fi
+                if vt_backend_died; then
+                        echo "waiting for /$pattern/ on the console:" >&2
+                        vt_backend_report >&2
                         return 1
                 fi
                 sleep 0.1
@@ -249,23 +267,32 @@ vt_wait_console() {
 }
 
 # vt_wait_qemu [SECS] — waits for the background QEMU to exit, then sets `output` (console)
-# and `status` (QEMU's exit status, 124 when it had to be killed) as `run` would.
+# and `status` as `run` would: QEMU's exit status; 124 when it had to be killed after SECS;
+# 125 when the backend died while QEMU ran (QEMU is then killed: the guest would hang).
 vt_wait_qemu() {
-        local secs=${1:-$VT_QEMU_TIMEOUT} i
+        local secs=${1:-$VT_QEMU_TIMEOUT} i dead=0 grace=0
         status=0
         for ((i = 0; i < secs * 10; i++)); do
-                kill -0 "$VT_QEMU_PID" 2>/dev/null || break
+                vt_alive "$VT_QEMU_PID" || break
+                if vt_backend_died; then
+                        # The guest may be just finishing; give QEMU 3 s to exit by itself.
+                        ((grace++ < 30)) || { dead=1; break; }
+                fi
                 sleep 0.1
         done
-        if kill -0 "$VT_QEMU_PID" 2>/dev/null; then
+        if vt_alive "$VT_QEMU_PID"; then
                 kill -KILL "$VT_QEMU_PID" 2>/dev/null || true
                 wait "$VT_QEMU_PID" 2>/dev/null || true
-                status=124
+                status=$((dead ? 125 : 124))
         else
                 wait "$VT_QEMU_PID" || status=$?
         fi
         output=$(tr -d '\r' <"$VT_CONSOLE"; sed 's/^/qemu: /' "$VT_TMP/qemu-$VT_BOOTS.log")
-        ((status != 124)) || output+=$'\n'"qemu: killed after $secs s"
+        if ((status == 124)); then
+                output+=$'\n'"qemu: killed after $secs s"
+        elif ((status == 125)); then
+                output+=$'\n'"$(vt_backend_report)"
+        fi
         return 0
 }
 
