@@ -486,7 +486,7 @@ static int inflight_prepare_packed(VuDev *dev, VuVirtq *vq) {
         wrap = READ_ONCE(q->used_wrap_counter);
         old_wrap = READ_ONCE(q->old_used_wrap_counter);
         if (version == INFLIGHT_VERSION &&
-            (free_head >= entries || old_free_head >= entries || used >= num || old_used >= num || wrap > 1 || old_wrap > 1)) {
+            (free_head > entries || old_free_head > entries || used >= num || old_used >= num || wrap > 1 || old_wrap > 1)) {
                 vu_log(dev, LOG_WARNING,
                        "queue %u: inflight header inconsistent (free_head %u/%u, used_idx %u/%u, wrap %u/%u for %u entries), starting afresh",
                        idx, free_head, old_free_head, used, old_used, wrap, old_wrap, entries);
@@ -498,6 +498,7 @@ static int inflight_prepare_packed(VuDev *dev, VuVirtq *vq) {
                 inflight_packed_init(dev, vq, q, entries);
                 return 0;
         }
+        /* free_head == entries: every entry in use (the list is exhausted), legal for a full ring. */
 
         /*
          * A crash inside a flush: if the used descriptor at old_used_idx no longer
