@@ -49,6 +49,7 @@ typedef struct PackedId {
         bool wrap;
         bool resubmitted;       /* came from the inflight buffer: not in the ring order */
         int32_t entry;          /* inflight head entry, -1 if untracked */
+        uint32_t in_bytes;      /* device-writable bytes: IN_ORDER may skip a buffer written whole */
 } PackedId;
 
 /* A completion between vu_queue_fill() and vu_queue_flush(). */
@@ -58,6 +59,8 @@ typedef struct PackedUsed {
         uint16_t pos;           /* where flush writes it */
         bool wrap;
         bool set;
+        bool in_order;          /* its slot is the one it was taken from: the ring order holds */
+        bool skip;              /* IN_ORDER: covered by the next used descriptor of the batch */
 } PackedUsed;
 
 struct VqPackedState {
@@ -550,6 +553,7 @@ static void packed_commit(VuDev *dev, VuVirtq *vq, const VqPeek *p) {
         unsigned int num = vq->vring.num;
 
         e->ndescs = (uint16_t) p->ndescs;
+        e->in_bytes = (uint32_t) MIN(p->chain.in_bytes, (uint64_t) UINT32_MAX);
         e->pos = vq->last_avail_idx;
         e->wrap = priv->avail_wrap_counter;
         e->resubmitted = p->resubmit;
@@ -673,8 +677,10 @@ static void packed_flush(VuDev *dev, VuVirtq *vq, unsigned int n) {
         struct VqPackedState *s = vq->priv->packed_state;
         struct vring_packed_desc *ring = vq->priv->desc_packed;
         unsigned int num = vq->vring.num, count = 0, slots = 0, first = UINT_MAX;
+        bool in_order = vu_has_feature(dev, VIRTIO_F_IN_ORDER);
         uint16_t pos = vq->used_idx;
         bool wrap = vq->priv->used_wrap_counter;
+        bool fold_ok[VIRTQUEUE_MAX_SIZE];
 
         if (!s || n == 0)
                 return;
@@ -696,11 +702,15 @@ static void packed_flush(VuDev *dev, VuVirtq *vq, unsigned int n) {
                         u->set = false;
                         continue;
                 }
-                if (vu_has_feature(dev, VIRTIO_F_IN_ORDER) && !e->resubmitted && (e->pos != pos || e->wrap != wrap))
+                u->in_order = !e->resubmitted && e->pos == pos && e->wrap == wrap;
+                u->skip = false;
+                if (in_order && !u->in_order)
                         vu_log(dev, LOG_WARNING, "queue %u: IN_ORDER negotiated but buffer id %u completes out of order",
                                vq_index(dev, vq), u->id);
                 u->pos = pos;
                 u->wrap = wrap;
+                /* IN_ORDER: a buffer used whole needs no descriptor of its own if the next one follows it. */
+                fold_ok[k] = in_order && u->in_order && u->len == e->in_bytes;
                 pos_advance(num, &pos, &wrap, e->ndescs);
                 slots += e->ndescs;
                 e->ndescs = 0; /* no longer in flight; a second fill of it is ignored above */
@@ -712,6 +722,26 @@ static void packed_flush(VuDev *dev, VuVirtq *vq, unsigned int n) {
         if (count == 0)
                 return;
 
+        if (in_order) {
+                unsigned int prev = UINT_MAX;
+
+                /* One used descriptor per run, in the run's first slot, with the run's last id (packed-ring.tex). */
+                for (unsigned int k = first; k < n; k++) {
+                        PackedUsed *u = &s->used[k];
+
+                        if (!u->set)
+                                continue;
+                        if (prev != UINT_MAX && fold_ok[prev] && u->in_order) {
+                                s->used[prev].skip = true;
+                                u->pos = s->used[prev].pos;
+                                u->wrap = s->used[prev].wrap;
+                        }
+                        prev = k;
+                }
+                while (s->used[first].skip || !s->used[first].set)
+                        first++; /* the last of the batch is never skipped */
+        }
+
         vq->used_idx = pos;
         vq->priv->used_wrap_counter = wrap;
         vq_inflight_packed_flush_begin(dev, vq);
@@ -719,7 +749,7 @@ static void packed_flush(VuDev *dev, VuVirtq *vq, unsigned int n) {
         for (unsigned int k = first; k < n; k++) {
                 PackedUsed *u = &s->used[k];
 
-                if (!u->set)
+                if (!u->set || u->skip)
                         continue;
                 WRITE_ONCE(ring[u->pos].id, htole16(u->id));
                 WRITE_ONCE(ring[u->pos].len, htole32(u->len));
@@ -729,7 +759,7 @@ static void packed_flush(VuDev *dev, VuVirtq *vq, unsigned int n) {
         for (unsigned int k = first + 1; k < n; k++) {
                 PackedUsed *u = &s->used[k];
 
-                if (!u->set)
+                if (!u->set || u->skip)
                         continue;
                 WRITE_ONCE(ring[u->pos].flags, htole16(used_flags(u->wrap, u->len)));
                 packed_log(dev, vq, &ring[u->pos], PDESC_SIZE);

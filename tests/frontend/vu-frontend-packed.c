@@ -6,7 +6,9 @@
  * (direct or through one indirect table) with the AVAIL/USED bits of its
  * lap, makes each chain available by writing its first descriptor's flags
  * last, decides whether to kick from the device's event suppression area,
- * and collects used descriptors, skipping the slots each chain took.
+ * and collects used descriptors, skipping the slots each chain took. With
+ * VIRTIO_F_IN_ORDER it also accepts one used descriptor for a run of
+ * buffers (the ones before it were used whole).
  */
 #include <errno.h>
 #include <poll.h>
@@ -53,6 +55,15 @@ struct VfPacked {
         uint16_t *pending_flags;
         unsigned int npending;
 
+        /* IN_ORDER: ids in the order made available, writable bytes per id, a run being handed out */
+        bool in_order;
+        uint16_t *fifo;
+        unsigned int fifo_head, fifo_len;
+        uint32_t *wlen;
+        bool run_pending;
+        uint16_t run_id;
+        uint32_t run_len;
+
         int kick_fd;
         int call_fd;
 };
@@ -84,8 +95,10 @@ int vf_packed_new(VfMem *m, unsigned int region, unsigned int num, bool event_id
         pr->free_ids = calloc(num, sizeof(uint16_t));
         pr->pending_pos = calloc(num, sizeof(uint16_t));
         pr->pending_flags = calloc(num, sizeof(uint16_t));
+        pr->fifo = calloc(num, sizeof(uint16_t));
+        pr->wlen = calloc(num, sizeof(uint32_t));
         if (!pr->sgs || !pr->indirect_gpa || !pr->indirect_cap || !pr->free_ids || !pr->pending_pos ||
-            !pr->pending_flags) {
+            !pr->pending_flags || !pr->fifo || !pr->wlen) {
                 vf_packed_free(pr);
                 return -ENOMEM;
         }
@@ -133,6 +146,8 @@ VfPacked *vf_packed_free(VfPacked *pr) {
         free(pr->free_ids);
         free(pr->pending_pos);
         free(pr->pending_flags);
+        free(pr->fifo);
+        free(pr->wlen);
         free(pr);
         return NULL;
 }
@@ -268,6 +283,11 @@ int vf_packed_add(VfPacked *pr, const VfBuf *bufs, unsigned int n, bool indirect
 
         pr->nfree_ids--;
         pr->sgs[id] = (uint16_t) need;
+        pr->wlen[id] = 0;
+        for (unsigned int i = 0; i < n; i++)
+                pr->wlen[id] += bufs[i].write ? bufs[i].len : 0;
+        if (pr->in_order)
+                pr->fifo[(pr->fifo_head + pr->fifo_len++) % pr->num] = id;
         pr->num_free -= need;
         pr->pending_pos[pr->npending] = head;
         pr->pending_flags[pr->npending] = head_flags;
@@ -339,7 +359,32 @@ int vf_packed_take_calls(VfPacked *pr, int timeout_ms, uint64_t *ret_count) {
         return 0;
 }
 
+void vf_packed_set_in_order(VfPacked *pr, bool on) {
+        pr->in_order = on;
+}
+
+/* IN_ORDER: hand out the oldest id of the run; the run's own id last, with the length the device wrote. */
+static int in_order_next(VfPacked *pr, uint16_t *ret_id, uint32_t *ret_len) {
+        uint16_t id = pr->fifo[pr->fifo_head];
+
+        pr->fifo_head = (pr->fifo_head + 1) % pr->num;
+        pr->fifo_len--;
+        if (id == pr->run_id) {
+                pr->run_pending = false;
+                *ret_len = pr->run_len;
+        } else
+                *ret_len = pr->wlen[id]; /* skipped: used whole */
+        pr->num_free += pr->sgs[id];
+        pr->sgs[id] = 0;
+        pr->free_ids[pr->nfree_ids++] = id;
+        *ret_id = id;
+        return 1;
+}
+
 int vf_packed_get_used(VfPacked *pr, uint16_t *ret_id, uint32_t *ret_len) {
+        if (pr->in_order && pr->run_pending)
+                return in_order_next(pr, ret_id, ret_len);
+
         struct vring_packed_desc *d = &pr->desc[pr->next_used];
         uint16_t flags = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE);
 
@@ -350,6 +395,26 @@ int vf_packed_get_used(VfPacked *pr, uint16_t *ret_id, uint32_t *ret_len) {
         uint32_t len = d->len;
         if (id >= pr->num || pr->sgs[id] == 0)
                 return -EPROTO; /* the device returned an id we never gave it */
+
+        if (pr->in_order) {
+                /* The run is every id made available up to this one: skip all their slots. */
+                unsigned int k;
+
+                for (k = 0; k < pr->fifo_len; k++) {
+                        uint16_t x = pr->fifo[(pr->fifo_head + k) % pr->num];
+
+                        for (unsigned int i = 0; i < pr->sgs[x]; i++)
+                                slot_advance(pr, &pr->next_used, &pr->used_wrap);
+                        if (x == id)
+                                break;
+                }
+                if (k == pr->fifo_len)
+                        return -EPROTO; /* not an id we have outstanding */
+                pr->run_pending = true;
+                pr->run_id = id;
+                pr->run_len = len;
+                return in_order_next(pr, ret_id, ret_len);
+        }
 
         /* The chain's other slots hold nothing for us: skip them. */
         for (unsigned int i = 0; i < pr->sgs[id]; i++)

@@ -330,6 +330,13 @@ int vf_packed_take_calls(VfPacked *pr, int timeout_ms, uint64_t *ret_count);
  */
 int vf_packed_get_used(VfPacked *pr, uint16_t *ret_id, uint32_t *ret_len);
 
+/*
+ * VIRTIO_F_IN_ORDER negotiated: a used descriptor may stand for every buffer made
+ * available up to its id; vf_packed_get_used() then hands them out one by one, the
+ * skipped ones with their whole writable length. Set before adding buffers.
+ */
+void vf_packed_set_in_order(VfPacked *pr, bool on);
+
 /* Our (driver) event suppression area: RING_EVENT_FLAGS_* and, for DESC, slot | wrap << 15. */
 void vf_packed_set_driver_event(VfPacked *pr, uint16_t flags, uint16_t off_wrap);
 /* The device's event suppression area as it wrote it. */
