@@ -44,23 +44,23 @@ _Static_assert(sizeof(struct vring_packed_desc_event) == 4, "event suppression l
 
 /* What we remember about a buffer id between pop and push. */
 typedef struct PackedId {
-        uint16_t ndescs;        /* ring slots of its chain; 0: not in flight */
-        uint16_t pos;           /* slot of its first descriptor, and that lap's wrap counter */
+        uint16_t ndescs; /* ring slots of its chain; 0: not in flight */
+        uint16_t pos;    /* slot of its first descriptor, and that lap's wrap counter */
         bool wrap;
-        bool resubmitted;       /* came from the inflight buffer: not in the ring order */
-        int32_t entry;          /* inflight head entry, -1 if untracked */
-        uint32_t in_bytes;      /* device-writable bytes: IN_ORDER may skip a buffer written whole */
+        bool resubmitted;  /* came from the inflight buffer: not in the ring order */
+        int32_t entry;     /* inflight head entry, -1 if untracked */
+        uint32_t in_bytes; /* device-writable bytes: IN_ORDER may skip a buffer written whole */
 } PackedId;
 
 /* A completion between vu_queue_fill() and vu_queue_flush(). */
 typedef struct PackedUsed {
         uint32_t len;
         uint16_t id;
-        uint16_t pos;           /* where flush writes it */
+        uint16_t pos; /* where flush writes it */
         bool wrap;
         bool set;
-        bool in_order;          /* its slot is the one it was taken from: the ring order holds */
-        bool skip;              /* IN_ORDER: covered by the next used descriptor of the batch */
+        bool in_order; /* its slot is the one it was taken from: the ring order holds */
+        bool skip;     /* IN_ORDER: covered by the next used descriptor of the batch */
 } PackedUsed;
 
 struct VqPackedState {
@@ -68,9 +68,9 @@ struct VqPackedState {
         unsigned int used_since_signal; /* slots returned since need_notify last looked */
         unsigned int hist_top;          /* ids popped from the ring, newest at hist_top - 1 (mod num) */
         unsigned int hist_len;
-        PackedId *ids;                  /* [num] by buffer id */
-        PackedUsed *used;               /* [num] by fill index */
-        uint16_t *hist;                 /* [num] for rewind */
+        PackedId *ids;    /* [num] by buffer id */
+        PackedUsed *used; /* [num] by fill index */
+        uint16_t *hist;   /* [num] for rewind */
 };
 
 static bool desc_is_avail(uint16_t flags, bool wrap) {
@@ -89,7 +89,8 @@ static void pos_advance(unsigned int num, uint16_t *pos, bool *wrap, unsigned in
 }
 
 /* Slots from (@from, @from_wrap) forward to (@to, @to_wrap); more than num when inconsistent. */
-static unsigned int pos_distance(unsigned int num, unsigned int from, bool from_wrap, unsigned int to, bool to_wrap) {
+static unsigned int pos_distance(unsigned int num, unsigned int from, bool from_wrap, unsigned int to,
+                                 bool to_wrap) {
         if (from_wrap == to_wrap)
                 return to >= from ? to - from : 2 * num;
         return to + num - from;
@@ -99,10 +100,10 @@ static unsigned int pos_distance(unsigned int num, unsigned int from, bool from_
 
 typedef struct Walk {
         VuDev *dev;
-        struct iovec *iov;      /* NULL: count only */
+        struct iovec *iov; /* NULL: count only */
         unsigned int iov_max;
         unsigned int niov;
-        unsigned int nbuf;      /* buffer descriptors, direct and indirect */
+        unsigned int nbuf; /* buffer descriptors, direct and indirect */
         bool seen_write;
         uint64_t total;
         VqChain chain;
@@ -135,7 +136,7 @@ static int walk_add_iov(Walk *w, void *base, uint64_t len, bool write) {
         if (w->iov) {
                 if (w->niov >= w->iov_max)
                         return -E2BIG;
-                w->iov[w->niov] = (struct iovec) { .iov_base = base, .iov_len = len };
+                w->iov[w->niov] = (struct iovec){.iov_base = base, .iov_len = len};
         }
         w->niov++;
         if (write)
@@ -173,7 +174,9 @@ static int walk_buffer(Walk *w, const struct vring_packed_desc *d, unsigned int 
                 void *p = vu_gpa_to_va(w->dev, &plen, gpa);
 
                 if (!p || plen == 0)
-                        return walk_fail(w, "%s %u: buffer 0x%" PRIx64 "+%" PRIu32 " not in guest memory (at 0x%" PRIx64 ")",
+                        return walk_fail(w,
+                                         "%s %u: buffer 0x%" PRIx64 "+%" PRIu32
+                                         " not in guest memory (at 0x%" PRIx64 ")",
                                          where, at, (uint64_t) d->addr, (uint32_t) d->len, gpa);
                 plen = MIN(plen, left);
                 r = walk_add_iov(w, p, plen, write);
@@ -218,16 +221,20 @@ static int walk_indirect(Walk *w, const struct vring_packed_desc *ind, unsigned 
         int r;
 
         if (!vu_has_feature(w->dev, VIRTIO_RING_F_INDIRECT_DESC))
-                return walk_fail(w, "descriptor %u: INDIRECT but VIRTIO_RING_F_INDIRECT_DESC not negotiated", at);
+                return walk_fail(w, "descriptor %u: INDIRECT but VIRTIO_RING_F_INDIRECT_DESC not negotiated",
+                                 at);
         if (ind->len == 0 || ind->len % PDESC_SIZE != 0 || ind->len > VU_MAX_INDIRECT_DESCS * PDESC_SIZE)
-                return walk_fail(w, "descriptor %u: indirect table length %" PRIu32 " is not a non-zero multiple of %zu up to %zu",
+                return walk_fail(w,
+                                 "descriptor %u: indirect table length %" PRIu32
+                                 " is not a non-zero multiple of %zu up to %zu",
                                  at, (uint32_t) ind->len, PDESC_SIZE, VU_MAX_INDIRECT_DESCS * PDESC_SIZE);
         if (ind->addr > UINT64_MAX - ind->len)
-                return walk_fail(w, "descriptor %u: indirect table 0x%" PRIx64 " + %" PRIu32 " overflows", at,
-                                 (uint64_t) ind->addr, (uint32_t) ind->len);
+                return walk_fail(w, "descriptor %u: indirect table 0x%" PRIx64 " + %" PRIu32 " overflows",
+                                 at, (uint64_t) ind->addr, (uint32_t) ind->len);
         n = ind->len / PDESC_SIZE;
 
-        /* Fast path: the table lies in one region, aligned; otherwise each entry is copied out on its own. */
+        /* Fast path: the table lies in one region, aligned; otherwise each entry is copied out on its own.
+         */
         table = vu_mem_gpa_range(w->dev, ind->addr, ind->len);
         if (table && ((uintptr_t) table % _Alignof(struct vring_packed_desc)) != 0)
                 table = NULL;
@@ -239,7 +246,9 @@ static int walk_indirect(Walk *w, const struct vring_packed_desc *ind, unsigned 
                 if (table)
                         pdesc_copy(&table[j], &d);
                 else if (indirect_entry_copy(w->dev, ind->addr + (uint64_t) j * PDESC_SIZE, &d) < 0)
-                        return walk_fail(w, "descriptor %u: indirect table 0x%" PRIx64 "+%" PRIu32 " not in guest memory",
+                        return walk_fail(w,
+                                         "descriptor %u: indirect table 0x%" PRIx64 "+%" PRIu32
+                                         " not in guest memory",
                                          at, (uint64_t) ind->addr, (uint32_t) ind->len);
 
                 if (d.flags & VRING_DESC_F_INDIRECT)
@@ -300,11 +309,13 @@ int vq_packed_walk(VuDev *dev, const struct vring_packed_desc *ring, unsigned in
                         d.flags = head_flags;
                 } else {
                         if (k >= num)
-                                return walk_fail(&w, "chain at %u longer than the ring (%u descriptors)", pos, num);
+                                return walk_fail(&w, "chain at %u longer than the ring (%u descriptors)",
+                                                 pos, num);
                         pdesc_copy(&ring[at], &d);
                         if (!desc_is_avail(d.flags, lap))
                                 return walk_fail(&w,
-                                                 "descriptor %u: flags 0x%04x are not available for wrap counter %u in the middle of a chain",
+                                                 "descriptor %u: flags 0x%04x are not available for wrap "
+                                                 "counter %u in the middle of a chain",
                                                  at, d.flags, lap);
                 }
 
@@ -322,7 +333,8 @@ int vq_packed_walk(VuDev *dev, const struct vring_packed_desc *ring, unsigned in
         }
 
         if (id >= num)
-                return walk_fail(&w, "descriptor %u: buffer id %u out of range (queue size %u)", at, id, num);
+                return walk_fail(&w, "descriptor %u: buffer id %u out of range (queue size %u)", at, id,
+                                 num);
 
         *ret = w.chain;
         *ret_id = id;
@@ -332,8 +344,8 @@ int vq_packed_walk(VuDev *dev, const struct vring_packed_desc *ring, unsigned in
 
 /* Walk a chain recorded in the inflight buffer (copies already): same rules, no wrap bits to check. */
 static int walk_copied(VuDev *dev, const struct vring_packed_desc *descs, unsigned int n, unsigned int num,
-                       struct iovec *iov, unsigned int iov_max, VqChain *ret, unsigned int *ret_id, char *err,
-                       size_t errlen) {
+                       struct iovec *iov, unsigned int iov_max, VqChain *ret, unsigned int *ret_id,
+                       char *err, size_t errlen) {
         Walk w = {
                 .dev = dev,
                 .iov = iov,
@@ -353,13 +365,15 @@ static int walk_copied(VuDev *dev, const struct vring_packed_desc *descs, unsign
                 if ((descs[k].flags & VRING_DESC_F_INDIRECT) && n > 1)
                         return walk_fail(&w, "recorded descriptor %u: INDIRECT in a chain of %u", k, n);
                 if (!(descs[k].flags & VRING_DESC_F_INDIRECT) && more != (k + 1 < n))
-                        return walk_fail(&w, "recorded descriptor %u: NEXT flag does not match a chain of %u", k, n);
+                        return walk_fail(
+                                &w, "recorded descriptor %u: NEXT flag does not match a chain of %u", k, n);
                 r = walk_one(&w, &descs[k], k, k);
                 if (r < 0)
                         return r;
         }
         if (descs[n - 1].id >= num)
-                return walk_fail(&w, "recorded buffer id %u out of range (queue size %u)", descs[n - 1].id, num);
+                return walk_fail(&w, "recorded buffer id %u out of range (queue size %u)", descs[n - 1].id,
+                                 num);
 
         *ret = w.chain;
         *ret_id = descs[n - 1].id;
@@ -377,7 +391,8 @@ int vq_packed_prepare(VuDev *dev, VuVirtq *vq) {
         /* SET_VRING_BASE carries 15-bit positions; a packed ring only has num of them. */
         if (vq->last_avail_idx >= num || vq->used_idx >= num)
                 return vu_error(dev, -EINVAL,
-                                "queue %u: packed ring base out of range: avail index %u, used index %u, queue size %u",
+                                "queue %u: packed ring base out of range: avail index %u, used index %u, "
+                                "queue size %u",
                                 idx, vq->last_avail_idx, vq->used_idx, num);
 
         if (s && s->num != num) {
@@ -465,8 +480,8 @@ static void device_event_write(VuDev *dev, VuVirtq *vq, uint16_t flags) {
 }
 
 /* Copy the recorded chain of a resubmitted head and walk it. */
-static int resubmit_walk(VuDev *dev, VuVirtq *vq, unsigned int entry, struct iovec *iov, unsigned int iov_max,
-                         VqPeek *p, char *err, size_t errlen) {
+static int resubmit_walk(VuDev *dev, VuVirtq *vq, unsigned int entry, struct iovec *iov,
+                         unsigned int iov_max, VqPeek *p, char *err, size_t errlen) {
         struct vring_packed_desc descs[VIRTQUEUE_MAX_SIZE];
         unsigned int num = vq->vring.num, id = 0;
         int n, r;
@@ -522,25 +537,32 @@ static int packed_peek(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int 
                 if (r < 0)
                         return packed_malformed(dev, vq, "malformed inflight chain: %s", err);
         } else {
-                r = vq_packed_walk(dev, vq->priv->desc_packed, num, vq->last_avail_idx, vq->priv->avail_wrap_counter,
-                                   iov, iov_max, &p.chain, &id, &nd, err, sizeof(err));
+                r = vq_packed_walk(dev, vq->priv->desc_packed, num, vq->last_avail_idx,
+                                   vq->priv->avail_wrap_counter, iov, iov_max, &p.chain, &id, &nd, err,
+                                   sizeof(err));
                 if (r == 0 || r == -E2BIG)
                         return r;
                 if (r < 0)
-                        return packed_malformed(dev, vq, "malformed chain at %u: %s", vq->last_avail_idx, err);
+                        return packed_malformed(dev, vq, "malformed chain at %u: %s", vq->last_avail_idx,
+                                                err);
 
-                /* The driver can only reuse slots we marked used: more than the ring outstanding is a lie. */
+                /* The driver can only reuse slots we marked used: more than the ring outstanding is a lie.
+                 */
                 if (pos_distance(num, vq->used_idx, vq->priv->used_wrap_counter, vq->last_avail_idx,
-                                 vq->priv->avail_wrap_counter) + nd > num)
+                                 vq->priv->avail_wrap_counter) +
+                            nd >
+                    num)
                         return packed_malformed(dev, vq,
-                                                "chain of %u descriptors at %u: more descriptors in flight than the ring holds (%u, used index %u)",
+                                                "chain of %u descriptors at %u: more descriptors in flight "
+                                                "than the ring holds (%u, used index %u)",
                                                 nd, vq->last_avail_idx, num, vq->used_idx);
                 p.head = id;
                 p.ndescs = nd;
         }
 
         if (s->ids[p.head].ndescs != 0)
-                return packed_malformed(dev, vq, "buffer id %u made available again while in flight", p.head);
+                return packed_malformed(dev, vq, "buffer id %u made available again while in flight",
+                                        p.head);
 
         *ret = p;
         return 1;
@@ -571,7 +593,8 @@ static void packed_commit(VuDev *dev, VuVirtq *vq, const VqPeek *p) {
                 bool lap = priv->avail_wrap_counter;
 
                 if (vq->inflight && priv->inflight_packed_ok) {
-                        /* Record what we walked; the resubmission walks it again, so a rewrite meanwhile only hurts the guest. */
+                        /* Record what we walked; the resubmission walks it again, so a rewrite meanwhile
+                         * only hurts the guest. */
                         for (unsigned int k = 0; k < p->ndescs; k++) {
                                 pdesc_copy(&priv->desc_packed[at], &descs[k]);
                                 pos_advance(num, &at, &lap, 1);
@@ -636,21 +659,23 @@ static bool packed_rewind(VuDev *dev, VuVirtq *vq, unsigned int n) {
                 vq_inflight_packed_commit(dev, vq);
                 vq->last_avail_idx = e->pos;
                 vq->priv->avail_wrap_counter = e->wrap;
-                *e = (PackedId) {};
+                *e = (PackedId){};
                 vq->inuse--;
         }
         vq->shadow_avail_idx = vq->last_avail_idx;
         return true;
 }
 
-static void packed_fill(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int len, unsigned int idx) {
+static void packed_fill(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int len,
+                        unsigned int idx) {
         struct VqPackedState *s = vq->priv->packed_state;
         unsigned int num = vq->vring.num;
 
         if (!s)
                 return;
         if (elem->index >= num || s->ids[elem->index].ndescs == 0) {
-                vu_log(dev, LOG_ERR, "queue %u: element id %u is not in flight (queue size %u), not returned",
+                vu_log(dev, LOG_ERR,
+                       "queue %u: element id %u is not in flight (queue size %u), not returned",
                        vq_index(dev, vq), elem->index, num);
                 return;
         }
@@ -663,8 +688,9 @@ static void packed_fill(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, uns
         if (vu_log_enabled(dev))
                 vu_log_iov(dev, elem->in_sg, elem->in_num, len);
 
-        /* The inflight buffer hears of it at flush, so a pop between fill and flush cannot interleave with it. */
-        s->used[idx] = (PackedUsed) { .len = len, .id = (uint16_t) elem->index, .set = true };
+        /* The inflight buffer hears of it at flush, so a pop between fill and flush cannot interleave with
+         * it. */
+        s->used[idx] = (PackedUsed){.len = len, .id = (uint16_t) elem->index, .set = true};
         vq->priv->stats.pushed++;
         vq->priv->stats.bytes_in += len;
 }
@@ -705,11 +731,13 @@ static void packed_flush(VuDev *dev, VuVirtq *vq, unsigned int n) {
                 u->in_order = !e->resubmitted && e->pos == pos && e->wrap == wrap;
                 u->skip = false;
                 if (in_order && !u->in_order)
-                        vu_log(dev, LOG_WARNING, "queue %u: IN_ORDER negotiated but buffer id %u completes out of order",
+                        vu_log(dev, LOG_WARNING,
+                               "queue %u: IN_ORDER negotiated but buffer id %u completes out of order",
                                vq_index(dev, vq), u->id);
                 u->pos = pos;
                 u->wrap = wrap;
-                /* IN_ORDER: a buffer used whole needs no descriptor of its own if the next one follows it. */
+                /* IN_ORDER: a buffer used whole needs no descriptor of its own if the next one follows it.
+                 */
                 fold_ok[k] = in_order && u->in_order && u->len == e->in_bytes;
                 pos_advance(num, &pos, &wrap, e->ndescs);
                 slots += e->ndescs;
@@ -725,7 +753,8 @@ static void packed_flush(VuDev *dev, VuVirtq *vq, unsigned int n) {
         if (in_order) {
                 unsigned int prev = UINT_MAX;
 
-                /* One used descriptor per run, in the run's first slot, with the run's last id (packed-ring.tex). */
+                /* One used descriptor per run, in the run's first slot, with the run's last id
+                 * (packed-ring.tex). */
                 for (unsigned int k = first; k < n; k++) {
                         PackedUsed *u = &s->used[k];
 
@@ -765,7 +794,8 @@ static void packed_flush(VuDev *dev, VuVirtq *vq, unsigned int n) {
                 packed_log(dev, vq, &ring[u->pos], PDESC_SIZE);
         }
         smp_wmb();
-        WRITE_ONCE(ring[s->used[first].pos].flags, htole16(used_flags(s->used[first].wrap, s->used[first].len)));
+        WRITE_ONCE(ring[s->used[first].pos].flags,
+                   htole16(used_flags(s->used[first].wrap, s->used[first].len)));
         packed_log(dev, vq, &ring[s->used[first].pos], PDESC_SIZE);
         if (vu_log_enabled(dev))
                 vu_log_kick(dev);
@@ -873,7 +903,8 @@ static int packed_avail_bytes(VuDev *dev, VuVirtq *vq, uint64_t max_in, uint64_t
 
         seen = pos_distance(num, vq->used_idx, vq->priv->used_wrap_counter, at, lap);
         while (seen < num) {
-                r = vq_packed_walk(dev, vq->priv->desc_packed, num, at, lap, NULL, 0, &c, &id, &nd, err, sizeof(err));
+                r = vq_packed_walk(dev, vq->priv->desc_packed, num, at, lap, NULL, 0, &c, &id, &nd, err,
+                                   sizeof(err));
                 if (r == 0)
                         break;
                 if (r < 0)

@@ -37,7 +37,7 @@ struct VfPacked {
 
         uint16_t next_avail; /* next slot we write, and our lap's wrap counter */
         bool avail_wrap;
-        uint16_t next_used;  /* next slot the device writes a used descriptor to */
+        uint16_t next_used; /* next slot the device writes a used descriptor to */
         bool used_wrap;
         uint16_t kicked_pos; /* next_avail as of the last publish */
         bool kicked_wrap;
@@ -268,8 +268,9 @@ int vf_packed_add(VfPacked *pr, const VfBuf *bufs, unsigned int n, bool indirect
         } else
                 for (unsigned int i = 0; i < n; i++) {
                         struct vring_packed_desc *d = &pr->desc[pr->next_avail];
-                        uint16_t f = (uint16_t) ((bufs[i].write ? VRING_DESC_F_WRITE : 0) |
-                                                 (i + 1 < n ? VRING_DESC_F_NEXT : 0) | lap_bits(pr->avail_wrap));
+                        uint16_t f =
+                                (uint16_t) ((bufs[i].write ? VRING_DESC_F_WRITE : 0) |
+                                            (i + 1 < n ? VRING_DESC_F_NEXT : 0) | lap_bits(pr->avail_wrap));
 
                         d->addr = bufs[i].gpa;
                         d->len = bufs[i].len;
@@ -305,7 +306,8 @@ bool vf_packed_publish(VfPacked *pr) {
         /* Everything else of the chains before the flags that make them available. */
         __atomic_thread_fence(__ATOMIC_RELEASE);
         for (unsigned int i = 0; i < pr->npending; i++)
-                __atomic_store_n(&pr->desc[pr->pending_pos[i]].flags, pr->pending_flags[i], __ATOMIC_RELEASE);
+                __atomic_store_n(&pr->desc[pr->pending_pos[i]].flags, pr->pending_flags[i],
+                                 __ATOMIC_RELEASE);
         pr->npending = 0;
         /* The flags before we look at the device's wishes. */
         __atomic_thread_fence(__ATOMIC_SEQ_CST);

@@ -64,7 +64,8 @@ static void check_element(Hostile *h, const VuVirtqElement *e, unsigned int qsiz
                 const struct iovec *v = i < e->out_num ? &e->out_sg[i] : &e->in_sg[i - e->out_num];
 
                 if (v->iov_len > 0 && !iov_in_guest_memory(h, v)) {
-                        fprintf(stderr, "iovec %u (%p+%zu) outside guest memory\n", i, v->iov_base, v->iov_len);
+                        fprintf(stderr, "iovec %u (%p+%zu) outside guest memory\n", i, v->iov_base,
+                                v->iov_len);
                         abort();
                 }
         }
@@ -72,7 +73,7 @@ static void check_element(Hostile *h, const VuVirtqElement *e, unsigned int qsiz
 
 /* GET_INFLIGHT_FD, overwrite queue 0's record with @rec, SET_INFLIGHT_FD. */
 static void inflight_from_input(Hostile *h, const uint8_t *rec, size_t len) {
-        VhostUserInflight want = { .num_queues = 2, .queue_size = 64 }, got;
+        VhostUserInflight want = {.num_queues = 2, .queue_size = 64}, got;
         VhostUserMsg reply;
         void *map;
         int fd;
@@ -91,7 +92,8 @@ static void inflight_from_input(Hostile *h, const uint8_t *rec, size_t len) {
         close(fd);
 }
 
-static void flush_held(Hostile *h, VuVirtq *vq, VuVirtqElement **held, unsigned int *nheld, unsigned int len) {
+static void flush_held(Hostile *h, VuVirtq *vq, VuVirtqElement **held, unsigned int *nheld,
+                       unsigned int len) {
         /* Completed newest first: a batch out of pop order. */
         for (unsigned int k = 0; k < *nheld; k++)
                 vu_queue_fill(&h->dev, vq, held[*nheld - 1 - k], len, k);
@@ -116,8 +118,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         {
                 uint16_t a = (uint16_t) (data[1] | data[2] << 8), u = (uint16_t) (data[3] | data[4] << 8);
 
-                /* Out-of-range positions are refused at start (hostile tests pin that): keep them in range. */
-                base = ((a & 0x7fffu) % qsize) | (a & 0x8000u) | (((u & 0x7fffu) % qsize) | (u & 0x8000u)) << 16;
+                /* Out-of-range positions are refused at start (hostile tests pin that): keep them in range.
+                 */
+                base = ((a & 0x7fffu) % qsize) | (a & 0x8000u) |
+                       (((u & 0x7fffu) % qsize) | (u & 0x8000u)) << 16;
         }
         flags = data[5];
         ops = data + 6;
@@ -165,8 +169,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 break;
                         check_element(&h, e, qsize);
                         if ((ops[i] & 7) == 0 || nheld >= MAX_HELD) {
-                                vu_queue_push(&h.dev, vq, e,
-                                              (unsigned int) MIN(hostile_iov_len(e->in_sg, e->in_num), arg * 8));
+                                vu_queue_push(
+                                        &h.dev, vq, e,
+                                        (unsigned int) MIN(hostile_iov_len(e->in_sg, e->in_num), arg * 8));
                                 free(e);
                         } else
                                 held[nheld++] = e;

@@ -63,7 +63,7 @@ typedef struct Fixture {
 
 /* Negotiate packed, get an inflight buffer (laid out for packed), and a region for us to write. */
 static void fixture_new(Fixture *f) {
-        VhostUserInflight want = { .num_queues = 2, .queue_size = QSIZE };
+        VhostUserInflight want = {.num_queues = 2, .queue_size = QSIZE};
         VhostUserMsg reply;
         void *map;
 
@@ -129,7 +129,7 @@ static void check_queue_works(Fixture *f) {
         struct vring_packed_desc d;
 
         check(vu_queue_get_info(&f->h.dev, 0, &qi) == 0);
-        d = (struct vring_packed_desc) {
+        d = (struct vring_packed_desc){
                 .addr = HOSTILE_BUF_GPA,
                 .len = 8,
                 .id = 2,
@@ -155,7 +155,8 @@ static void run_dropped(const char *what, Corrupt corrupt) {
         corrupt(&f);
         fixture_start(&f);
         check(vu_queue_get_info(&f.h.dev, 0, &qi) == 0);
-        check_msg(qi.resubmit_pending == 0, "%u chains to resubmit from a corrupt buffer", qi.resubmit_pending);
+        check_msg(qi.resubmit_pending == 0, "%u chains to resubmit from a corrupt buffer",
+                  qi.resubmit_pending);
         check_queue_works(&f);
         fixture_free(&f);
 }
@@ -234,8 +235,8 @@ static void test_good_record(void) {
         check(vu_queue_get_info(&f.h.dev, 0, &qi) == 0);
         check_msg(qi.resubmit_pending == 2, "resubmit_pending %u, want 2", qi.resubmit_pending);
         /* Three slots in flight after used index 0: new chains start at slot 3. */
-        check_msg(qi.last_avail_idx == 3 && qi.avail_wrap_counter, "resuming at %u/%d, want 3/1", qi.last_avail_idx,
-                  qi.avail_wrap_counter);
+        check_msg(qi.last_avail_idx == 3 && qi.avail_wrap_counter, "resuming at %u/%d, want 3/1",
+                  qi.last_avail_idx, qi.avail_wrap_counter);
 
         e = hostile_pop(&f.h, 0);
         check_msg(e && e->index == 9 && e->out_num == 0 && e->in_num == 1, "first resubmission: %s",

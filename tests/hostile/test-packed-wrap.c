@@ -30,15 +30,16 @@
 static void setup_base(Hostile *h, uint16_t num, uint32_t base) {
         hostile_new(h, 2);
         hostile_negotiate(h, UINT64_C(1) << RING_PACKED_BIT);
-        check_msg(h->dev.features & (UINT64_C(1) << RING_PACKED_BIT), "RING_PACKED not negotiated (features 0x%llx)",
-                  (unsigned long long) h->dev.features);
+        check_msg(h->dev.features & (UINT64_C(1) << RING_PACKED_BIT),
+                  "RING_PACKED not negotiated (features 0x%llx)", (unsigned long long) h->dev.features);
         hostile_mem_add(h, 0, HOSTILE_MEM_SIZE);
         hostile_mem_table_send(h);
         hostile_queue_setup_base(h, 0, num, HOSTILE_DESC_GPA, base);
 }
 
 /* Slot @i as a driver in lap @lap writes it (AVAIL = lap, USED = !lap), plus @flags. */
-static void pdesc(Hostile *h, unsigned int i, uint64_t addr, uint32_t len, uint16_t id, uint16_t flags, bool lap) {
+static void pdesc(Hostile *h, unsigned int i, uint64_t addr, uint32_t len, uint16_t id, uint16_t flags,
+                  bool lap) {
         struct vring_packed_desc d = {
                 .addr = addr,
                 .len = len,
@@ -51,7 +52,7 @@ static void pdesc(Hostile *h, unsigned int i, uint64_t addr, uint32_t len, uint1
 
 /* Slot @i with exactly @flags (no lap bits added). */
 static void pdesc_raw(Hostile *h, unsigned int i, uint64_t addr, uint32_t len, uint16_t id, uint16_t flags) {
-        struct vring_packed_desc d = { .addr = addr, .len = len, .id = id, .flags = flags };
+        struct vring_packed_desc d = {.addr = addr, .len = len, .id = id, .flags = flags};
 
         memcpy(hostile_gpa(h, HOSTILE_DESC_GPA + 16 * (uint64_t) i, 16), &d, 16);
 }
@@ -148,11 +149,13 @@ static void test_across_end_with_flip(void) {
         vu_queue_push(&h.dev, vu_get_queue(&h.dev, 0), e, 64);
         free(e);
         used = slot(&h, 14);
-        check_msg(used.id == 3 && used.len == 64, "used descriptor id %u len %u, want 3 and 64", used.id, used.len);
-        check_msg((used.flags & (F_AVAIL | F_USED)) == (F_AVAIL | F_USED), "used flags 0x%x: want AVAIL|USED of lap 1",
-                  used.flags);
+        check_msg(used.id == 3 && used.len == 64, "used descriptor id %u len %u, want 3 and 64", used.id,
+                  used.len);
+        check_msg((used.flags & (F_AVAIL | F_USED)) == (F_AVAIL | F_USED),
+                  "used flags 0x%x: want AVAIL|USED of lap 1", used.flags);
         check(vu_queue_get_info(&h.dev, 0, &qi) == 0);
-        check_msg(qi.last_avail_idx == 1 && !qi.avail_wrap_counter && qi.used_idx == 1 && !qi.used_wrap_counter,
+        check_msg(qi.last_avail_idx == 1 && !qi.avail_wrap_counter && qi.used_idx == 1 &&
+                          !qi.used_wrap_counter,
                   "after the chain: avail %u/%d used %u/%d, want 1/0 and 1/0", qi.last_avail_idx,
                   qi.avail_wrap_counter, qi.used_idx, qi.used_wrap_counter);
         hostile_free(&h);
@@ -205,8 +208,8 @@ static void test_slot_reused_before_returned(void) {
 }
 
 static void test_base_beyond_ring(void) {
-        struct vhost_vring_state st = { .index = 0, .num = QSIZE };
-        struct vhost_vring_addr addr = { .index = 0 };
+        struct vhost_vring_state st = {.index = 0, .num = QSIZE};
+        struct vhost_vring_addr addr = {.index = 0};
         uint64_t u = 0;
         Hostile h;
         int fd;
@@ -243,8 +246,8 @@ int main(void) {
         run("INDIRECT together with NEXT", FRESH_BASE, indirect_with_next, "INDIRECT", "NEXT");
         run("INDIRECT in the middle of a chain", FRESH_BASE, indirect_mid_chain, "INDIRECT", "middle");
         run("an indirect table of 2048 entries", FRESH_BASE, indirect_huge, "32768", "2048");
-        run("a device-readable buffer after a device-writable one", FRESH_BASE, writable_then_readable, "readable",
-            "writable");
+        run("a device-readable buffer after a device-writable one", FRESH_BASE, writable_then_readable,
+            "readable", "writable");
         test_chain_of_ring_size();
         test_across_end_with_flip();
         test_head_looks_used();

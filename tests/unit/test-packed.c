@@ -13,7 +13,8 @@
 #define F(bit) (UINT64_C(1) << (bit))
 #define REGION_SIZE (1024 * 1024)
 
-static const uint64_t features_base = F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_INDIRECT_DESC) | F(VIRTIO_F_RING_PACKED);
+static const uint64_t features_base =
+        F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_INDIRECT_DESC) | F(VIRTIO_F_RING_PACKED);
 static const uint64_t protocol_base = F(VHOST_USER_PROTOCOL_F_REPLY_ACK);
 
 /* One request: readable buffers in region 1, writable ones in region 2. */
@@ -25,8 +26,8 @@ typedef struct Req {
         bool done;
 } Req;
 
-static void req_make(VfMem *mem, Req *q, unsigned int nout, uint32_t out_len, unsigned int nin, uint32_t in_len,
-                     unsigned int seed) {
+static void req_make(VfMem *mem, Req *q, unsigned int nout, uint32_t out_len, unsigned int nin,
+                     uint32_t in_len, unsigned int seed) {
         *q = (Req){.n = nout + nin, .nout = nout};
         for (unsigned int i = 0; i < nout; i++) {
                 ASSERT_OK(vf_mem_alloc(mem, 1, out_len, 8, &q->bufs[i].gpa));
@@ -94,7 +95,8 @@ static void run_laps(bool event_idx, bool pop_into) {
         unsigned int total = 0;
 
         td->use_pop_into = pop_into;
-        test_dev_negotiate(td, mem, features_base | (event_idx ? F(VIRTIO_RING_F_EVENT_IDX) : 0), protocol_base);
+        test_dev_negotiate(td, mem, features_base | (event_idx ? F(VIRTIO_RING_F_EVENT_IDX) : 0),
+                           protocol_base);
         VfPacked *pr = packed_start(td, mem, 0, num, event_idx);
 
         for (unsigned int round = 0; round < 40; round++) {
@@ -337,6 +339,57 @@ static void test_in_order(void) {
 
         vf_packed_free(pr);
         test_dev_free(td);
+        vf_mem_free(mem);
+}
+
+/*
+ * Migration: with LOG_ALL on, a packed ring marks exactly what the device
+ * wrote: the descriptor ring's page (the used descriptor), the bytes written
+ * into the buffer, and the device event area when it moves (EVENT_IDX).
+ */
+static void test_dirty_log(void) {
+        TestDev *td = test_dev_new(1);
+        VfMem *mem = test_mem_new(3, REGION_SIZE);
+        const uint64_t page = VF_PAGE_SIZE;
+        uint64_t out, in;
+        uint16_t id;
+        uint32_t len;
+        VfLog *log;
+
+        test_dev_negotiate(td, mem, features_base | F(VHOST_F_LOG_ALL) | F(VIRTIO_RING_F_EVENT_IDX),
+                           protocol_base | F(VHOST_USER_PROTOCOL_F_LOG_SHMFD));
+        ASSERT_OK(vf_log_new(16 * 1024 * 1024, &log));
+        ASSERT_OK(vf_set_log_base(td->conn, log));
+        VfPacked *pr;
+        ASSERT_OK(vf_packed_new(mem, 0, 16, true, &pr));
+        ASSERT_OK(vf_packed_setup(td->conn, 0, pr, vf_packed_base(pr), true));
+        ASSERT_OK(vf_set_vring_enable(td->conn, 0, true));
+
+        ASSERT_OK(vf_mem_alloc(mem, 1, 2 * page, page, &out));
+        ASSERT_OK(vf_mem_alloc(mem, 2, 3 * page, page, &in));
+        test_fill_pattern(vf_mem_gpa(mem, out, 2 * page), 2 * page, 3);
+        vf_log_clear(log);
+
+        VfBuf b[2] = {{.gpa = out, .len = 2 * page}, {.gpa = in, .len = 3 * page, .write = true}};
+        ASSERT_OK(vf_packed_add(pr, b, 2, false, &id));
+        ASSERT_EQ(vf_packed_publish_kick(pr), 1);
+        test_dev_run(td, 1000);
+        ASSERT_EQ(vf_packed_get_used(pr, &id, &len), 1);
+        ASSERT_EQ(len, 2 * page);
+
+        ASSERT_TRUE(vf_log_test(log, vf_packed_desc_gpa(pr)));
+        ASSERT_TRUE(vf_log_test(log, vf_packed_device_event_gpa(pr)));
+        ASSERT_TRUE(vf_log_test(log, in));
+        ASSERT_TRUE(vf_log_test(log, in + page));
+        ASSERT_FALSE(vf_log_test(log, in + 2 * page));
+        ASSERT_FALSE(vf_log_test(log, out));
+        ASSERT_FALSE(vf_log_test(log, vf_packed_driver_event_gpa(pr)));
+        ASSERT_EQ(vf_log_count(log), 4);
+        ASSERT_EQ(td->panics, 0);
+
+        vf_packed_free(pr);
+        test_dev_free(td);
+        vf_log_free(log);
         vf_mem_free(mem);
 }
 
@@ -649,7 +702,8 @@ static void test_inflight_resubmit(void) {
         td->mode = TEST_MODE_HOLD;
         test_dev_negotiate(td, mem, features_base, protocol);
         ASSERT_OK(vf_set_inflight_fd(td->conn, inf));
-        /* The frontend's idea of the base is stale (it never saw GET_VRING_BASE): the buffer knows better. */
+        /* The frontend's idea of the base is stale (it never saw GET_VRING_BASE): the buffer knows better.
+         */
         ASSERT_OK(vf_packed_setup(td->conn, 0, pr, 0x80008000, false));
         ASSERT_OK(vf_set_vring_enable(td->conn, 0, true));
         vq = vu_get_queue(&td->dev, 0);
@@ -665,7 +719,8 @@ static void test_inflight_resubmit(void) {
                 ASSERT_EQ(td->held[i]->index, reqs[order[i]].id);
                 ASSERT_EQ(td->held[i]->out_num, 1);
                 ASSERT_EQ(td->held[i]->in_num, order[i] % 2);
-                ASSERT_MEMEQ(td->held[i]->out_sg[0].iov_base, vf_mem_gpa(mem, reqs[order[i]].bufs[0].gpa, 16), 16);
+                ASSERT_MEMEQ(td->held[i]->out_sg[0].iov_base,
+                             vf_mem_gpa(mem, reqs[order[i]].bufs[0].gpa, 16), 16);
         }
         ASSERT_OK(vu_queue_get_info(&td->dev, 0, &qi));
         ASSERT_EQ(qi.stats.resubmitted, 3);
@@ -709,6 +764,7 @@ int main(void) {
         RUN_TEST(test_chain_shapes);
         RUN_TEST(test_batch_flush);
         RUN_TEST(test_in_order);
+        RUN_TEST(test_dirty_log);
         RUN_TEST(test_event_suppression);
         RUN_TEST(test_notification_no_event_idx);
         RUN_TEST(test_vring_base_roundtrip);
