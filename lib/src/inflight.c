@@ -100,8 +100,11 @@ static void inflight_install(VuDev *dev, int fd, void *addr, uint64_t size, uint
         dev->inflight_info.size = size;
         dev->priv->inflight_num_queues = num_queues;
         dev->priv->inflight_queue_size = queue_size;
-        for (unsigned int i = 0; i < num_queues && i < dev->max_queues; i++)
+        for (unsigned int i = 0; i < num_queues && i < dev->max_queues; i++) {
                 dev->vq[i].inflight = (VuVirtqInflight *) ((uint8_t *) addr + i * region);
+                /* A packed region is only written after the queue's start has read and checked it. */
+                dev->vq[i].priv->inflight_packed_ok = false;
+        }
 }
 
 void vu_inflight_unmap(VuDev *dev) {
