@@ -9,7 +9,9 @@
 # fails for being slow; it fails only when a backend could not serve the guest.
 #
 # Under TCG the guest's emulated CPU is usually the bottleneck, so the ratios
-# say more than the absolute numbers.
+# say more than the absolute numbers. qsd opens the image with O_DIRECT by
+# default, as vu-sidecar does for files, so neither is served from the host
+# page cache (--qsd-cache writeback to compare against qsd's own default).
 set -euo pipefail
 
 usage() {
@@ -21,11 +23,12 @@ Usage: $0 [--rounds N] [--secs S] [--mib M] [--qd Q] [--sidecar PATH] [--only qs
   --qd Q         queue depth of the 4 KiB random tests (default 16)
   --sidecar PATH vu-sidecar binary (default \$VU_SIDECAR)
   --only B       run one backend only
+  --qsd-cache C  direct (default: O_DIRECT, like vu-sidecar) or writeback (page cache)
 Environment: SRC_DIR, BUILD_DIR (where the guest is built), VU_SIDECAR.
 EOF
 }
 
-rounds=3 secs=3 mib=64 qd=16 only=
+rounds=3 secs=3 mib=64 qd=16 only= qsd_cache=direct
 sidecar=${VU_SIDECAR:-}
 while (($#)); do
         case $1 in
@@ -35,11 +38,17 @@ while (($#)); do
         --qd) qd=$2; shift ;;
         --sidecar) sidecar=$2; shift ;;
         --only) only=$2; shift ;;
+        --qsd-cache) qsd_cache=$2; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "blk-bench: unknown option '$1'" >&2; usage >&2; exit 2 ;;
         esac
         shift
 done
+case $qsd_cache in
+direct) qsd_opts=(--direct) ;;
+writeback) qsd_opts=() ;;
+*) echo "blk-bench: --qsd-cache takes direct or writeback, got '$qsd_cache'" >&2; exit 2 ;;
+esac
 for v in rounds secs mib qd; do
         if ! [[ ${!v} =~ ^[1-9][0-9]*$ ]]; then
                 echo "blk-bench: --$v must be a positive integer, got '${!v}'" >&2
@@ -85,7 +94,7 @@ tests=(seqread-1m seqwrite-1m randread-4k randwrite-4k)
 start_backend() {
         rm -f "$sock"
         case $1 in
-        qsd) vt_start_qsd "$img" "$sock" --taskset "$cpu_backend" ;;
+        qsd) vt_start_qsd "$img" "$sock" --taskset "$cpu_backend" "${qsd_opts[@]}" ;;
         sidecar) vt_start_sidecar "$sock" "path=$img" --taskset "$cpu_backend" --log-level warning ;;
         esac
 }
@@ -154,7 +163,7 @@ ratio() {
 }
 
 echo "blk-bench: $rounds rounds, $secs s per test, qd $qd (4 KiB) / 4 (1 MiB), region $mib MiB;" \
-        "backend on CPU $cpu_backend, QEMU (TCG) on CPU $cpu_qemu" >&2
+        "backend on CPU $cpu_backend, QEMU (TCG) on CPU $cpu_qemu; qsd cache $qsd_cache" >&2
 for ((r = 1; r <= rounds; r++)); do
         # Alternate who goes first, so drift on a shared machine hits both alike.
         order=("${backends[@]}")

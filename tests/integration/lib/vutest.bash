@@ -104,22 +104,24 @@ vt_wait_socket() {
         return 1
 }
 
-# vt_start_qsd IMG SOCK [--queues N] [--readonly] [--taskset CPUS] — qemu-storage-daemon
-# exporting IMG as vhost-user-blk on SOCK; pid in VT_LAST_PID.
+# vt_start_qsd IMG SOCK [--queues N] [--readonly] [--direct] [--taskset CPUS] — qemu-storage-daemon
+# exporting IMG as vhost-user-blk on SOCK (--direct: O_DIRECT, bypassing the host page
+# cache); pid in VT_LAST_PID.
 vt_start_qsd() {
-        local img=$1 sock=$2 queues=1 writable=on pin=()
+        local img=$1 sock=$2 queues=1 writable=on pin=() direct=off
         shift 2
         while (($#)); do
                 case $1 in
                 --queues) queues=$2; shift ;;
                 --readonly) writable=off ;;
+                --direct) direct=on ;;
                 --taskset) pin=(taskset -c "$2"); shift ;;
                 *) echo "vt_start_qsd: unknown option $1" >&2; return 2 ;;
                 esac
                 shift
         done
         vt_spawn qsd "${pin[@]}" "$VT_QSD" \
-                --blockdev "driver=file,node-name=f,filename=$img,discard=unmap,aio=threads" \
+                --blockdev "driver=file,node-name=f,filename=$img,discard=unmap,aio=threads,cache.direct=$direct" \
                 --export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$sock,writable=$writable,num-queues=$queues"
         VT_WATCH_PID=$VT_LAST_PID VT_WATCH_NAME=qsd
         vt_wait_socket "$sock" "$VT_LAST_PID"
@@ -221,7 +223,12 @@ qemu_boot_blk() {
                 esac
                 shift
         done
-        VT_BOOTS=$((VT_BOOTS + 1))
+        # Numbered by the files already there: `run` calls this in a subshell, where a
+        # counter would not survive, and every boot's console must be kept apart.
+        VT_BOOTS=1
+        while [[ -e $VT_TMP/console-$VT_BOOTS.log ]]; do
+                VT_BOOTS=$((VT_BOOTS + 1))
+        done
         VT_CONSOLE=$VT_TMP/console-$VT_BOOTS.log
         : >"$VT_CONSOLE"
         # QEMU runs in the background in both modes, so VT_QEMU_PID is QEMU itself (a test may
