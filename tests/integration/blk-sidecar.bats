@@ -121,3 +121,25 @@ teardown() {
         grep -q '^VUTEST: PASS verify bytes=67108864 ' <<<"$output"
         vt_stop_clean "$VT_SIDECAR_PID" sidecar
 }
+
+@test "sidecar: mode=client connects to a QEMU that listens on the socket" {
+        qemu_boot_blk "$sock" --bg --server --args "vutest=write,verify vutest.seed=32"
+        vt_wait_socket "$sock" "$VT_QEMU_PID"
+        vt_start_sidecar "$sock" "path=$img,mode=client"
+        vt_wait_qemu
+        vt_check write verify
+        vt_stop_clean "$VT_SIDECAR_PID" sidecar
+}
+
+@test "sidecar: iops=200 caps what the guest gets from 4 KiB random reads" {
+        vt_start_sidecar "$sock" "path=$img,iops=200"
+        run qemu_boot_blk "$sock" --args "vutest=bench vutest.bench-secs=3 vutest.bench-mib=16"
+        vt_check bench
+        local iops
+        iops=$(sed -n 's/^VUTEST-BENCH: name=randread-4k .* iops=\([0-9]*\).*/\1/p' <<<"$output")
+        echo "# randread-4k: $iops IOPS with iops=200" >&3
+        # A token bucket may let one second's worth through at once: 3 s at 200/s plus a
+        # 200 burst averages 267; anything past 300 means the limit is not applied.
+        ((iops > 0 && iops <= 300))
+        vt_stop_clean "$VT_SIDECAR_PID" sidecar
+}

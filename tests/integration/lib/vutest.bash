@@ -127,8 +127,9 @@ vt_start_qsd() {
         vt_wait_socket "$sock" "$VT_LAST_PID"
 }
 
-# vt_start_sidecar SOCK SPEC [OPTION...] — vu-sidecar serving one blk device (SPEC is the
-# --blk value without socket=, which is added) on SOCK, control socket in the temp dir.
+# vt_start_sidecar SOCK SPEC [--taskset CPUS] [OPTION...] — vu-sidecar serving one blk device
+# (SPEC is the --blk value without socket=, which is added) on SOCK, control socket in the
+# temp dir. Waits for SOCK unless SPEC has mode=client (then the frontend made SOCK).
 vt_start_sidecar() {
         local sock=$1 spec=$2 pin=()
         shift 2
@@ -143,6 +144,7 @@ vt_start_sidecar() {
         vt_spawn sidecar "${pin[@]}" "$VU_SIDECAR" --blk "$spec,socket=$sock" \
                 --control "$VT_TMP/control.sock" --runtime-dir "$VT_TMP" --log-level debug "$@"
         VT_SIDECAR_PID=$VT_LAST_PID VT_WATCH_PID=$VT_LAST_PID VT_WATCH_NAME=sidecar
+        [[ ,$spec, == *,mode=client,* ]] && return 0
         vt_wait_socket "$sock" "$VT_LAST_PID"
 }
 
@@ -198,11 +200,12 @@ vt_stop_clean() {
 }
 
 # qemu_boot_blk SOCK [--queues N] [--queue-size N] [--smp N] [--mem SIZE] [--args "vutest=..."]
-#               [--packed] [--reconnect] [--taskset CPUS] [--timeout S] [--bg]
+#               [--packed] [--reconnect] [--server] [--taskset CPUS] [--timeout S] [--bg]
 # Boots the test guest under TCG with a vhost-user-blk-pci device on SOCK. Prints the
 # console log (the VUTEST lines) and returns QEMU's status: 124 when it ran past the timeout,
 # 125 when the backend died under it (its log is printed). With --bg it returns at once:
 # pid in VT_QEMU_PID, console in VT_CONSOLE (then vt_wait_console, vt_wait_qemu).
+# --server: QEMU listens on SOCK and waits for the backend to connect (backend client mode).
 qemu_boot_blk() {
         local sock=$1 queues= qsize= smp=1 mem=512M args= packed= reconnect= pin=() bg=0
         local tmo=$VT_QEMU_TIMEOUT
@@ -216,6 +219,7 @@ qemu_boot_blk() {
                 --args) args=$2; shift ;;
                 --packed) packed=,packed=on ;;
                 --reconnect) reconnect=,reconnect=1 ;;
+                --server) reconnect=,server=on,wait=on ;;
                 --taskset) pin=(taskset -c "$2"); shift ;;
                 --timeout) tmo=$2; shift ;;
                 --bg) bg=1 ;;
