@@ -3,7 +3,7 @@
 # Build the test guest: an initramfs (cpio.gz) with busybox, the host kernel's
 # virtio modules and our static guest programs, plus a link to the matching
 # kernel. Output goes to OUTDIR (a build tree, never the source tree):
-#   OUTDIR/initramfs.cpio.gz  OUTDIR/vmlinuz  OUTDIR/vutest-blk
+#   OUTDIR/initramfs.cpio.gz  OUTDIR/vmlinuz  OUTDIR/vutest-blk  OUTDIR/vutest-writer
 # Idempotent: does nothing when the output is newer than every input.
 # Usage: mkinitramfs.sh OUTDIR
 set -euo pipefail
@@ -53,6 +53,10 @@ cc=${CC_STATIC:-gcc}
 "$cc" -static -O2 -g0 -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -D_GNU_SOURCE \
         -pthread -o "$out/vutest-blk" "$src/vutest-blk.c"
 cp "$out/vutest-blk" "$stage/bin/vutest-blk"
+# The migration and crash-recovery workload (vutest.prog=vutest-writer).
+"$cc" -static -O2 -g0 -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -D_GNU_SOURCE \
+        -pthread -o "$out/vutest-writer" "$src/vutest-writer.c"
+cp "$out/vutest-writer" "$stage/bin/vutest-writer"
 
 cp "$busybox" "$stage/bin/busybox"
 for m in "${modules[@]}"; do
