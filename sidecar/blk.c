@@ -129,6 +129,9 @@ struct BlkDevice {
         bool draining;                  /* graceful stop: no new requests */
         bool detaching;                 /* the frontend is going: touch no guest memory */
         IoStats stats;
+
+        BlkLock lock_mode;
+        bool lock_held;                 /* our flock on fd (lock=running: only while queues run) */
 };
 
 static const DeviceVTable blk_vtable;
@@ -865,6 +868,31 @@ static void blk_flush_all(BlkDevice *b) {
         blk_io_engine_drain(b->engine);
 }
 
+/* Exclusive for a writable image, shared for a read-only one; never blocks. */
+static int blk_lock_take(BlkDevice *b) {
+        if (b->lock_held)
+                return 0;
+        if (flock(b->fd, (b->read_only_opened ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
+                return errno == EWOULDBLOCK ? -EBUSY : -errno;
+        b->lock_held = true;
+        return 0;
+}
+
+/* lock=running: the last queue stopped (or the frontend left), so another sidecar may now run the guest. */
+static void blk_lock_release_idle(BlkDevice *b) {
+        if (b->lock_mode != BLK_LOCK_RUNNING || !b->lock_held)
+                return;
+        for (unsigned int i = 0; i < b->dev.queues; i++)
+                if (b->queues[i].started)
+                        return;
+        if (flock(b->fd, LOCK_UN) < 0) {
+                log_warning_errno(errno, "%s: Failed to unlock image %s, ignoring: %m", b->dev.id, b->path);
+                return;
+        }
+        b->lock_held = false;
+        log_info("%s: no queue runs: image %s unlocked", b->dev.id, b->path);
+}
+
 static void blk_queue_set_started(VuDev *vu, int qidx, bool started) {
         BlkDevice *b = blk_from_vu(vu);
         BlkQueue *q;
@@ -885,6 +913,23 @@ static void blk_queue_set_started(VuDev *vu, int qidx, bool started) {
                         log_warning("%s: queue %d: ring size %u is not usable, not serving it", b->dev.id, qidx,
                                     num);
                         return;
+                }
+                /*
+                 * lock=running: whoever runs the guest holds the image. Serving without the lock could
+                 * mix our writes with another sidecar's, so the queue is left unserved instead.
+                 */
+                if (b->lock_mode == BLK_LOCK_RUNNING && !b->lock_held) {
+                        r = blk_lock_take(b);
+                        if (r < 0) {
+                                log_error_errno(r, "%s: queue %d: image %s is locked by another process (%m): "
+                                                "not serving the queue",
+                                                b->dev.id, qidx, b->path);
+                                event_emit(b->dev.sidecar, &b->dev, "error",
+                                           "queue %d not served: image %s is locked by another process", qidx,
+                                           b->path);
+                                return;
+                        }
+                        log_info("%s: queue %d starts: image %s locked", b->dev.id, qidx, b->path);
                 }
                 /* Requests of an earlier start of this queue must be done before the slots move. */
                 if (q->slots && q->n_slots != num)
@@ -914,6 +959,7 @@ static void blk_queue_set_started(VuDev *vu, int qidx, bool started) {
                 vu_set_queue_handler(vu, vq, NULL);
                 blk_queue_free_slots(q);
                 event_emit(b->dev.sidecar, &b->dev, "queue-stop", "queue %d stopped", qidx);
+                blk_lock_release_idle(b);
         }
 }
 
@@ -1053,6 +1099,7 @@ static void blk_stop(Device *d) {
                 b->queues[i].need_notify = false;
                 blk_queue_free_slots(&b->queues[i]);
         }
+        blk_lock_release_idle(b);
 }
 
 static void blk_reset(Device *d) {
@@ -1174,13 +1221,21 @@ static int blk_open_image(BlkDevice *b, const BlkConfig *c) {
                                        c->id, c->path);
         b->block_device = S_ISBLK(st.st_mode);
 
-        /* Two sidecars must not serve one image read-write: exclusive for rw, shared for ro. */
-        if (flock(b->fd, (c->read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
-                if (errno == EWOULDBLOCK)
+        /*
+         * Two sidecars must not serve one image read-write: exclusive for rw, shared for ro. With
+         * lock=running the lock is taken when queues start (live migration: see BlkLock).
+         */
+        b->lock_mode = c->lock;
+        if (c->lock == BLK_LOCK_ON) {
+                r = blk_lock_take(b);
+                if (r == -EBUSY)
                         return log_error_errno(EBUSY, "%s: image %s is in use by another process (it holds %s lock).",
                                                c->id, c->path, c->read_only ? "an exclusive" : "a");
-                return log_error_errno(errno, "%s: Failed to lock image %s: %m", c->id, c->path);
-        }
+                if (r < 0)
+                        return log_error_errno(r, "%s: Failed to lock image %s: %m", c->id, c->path);
+        } else
+                log_info("%s: image %s is locked %s", c->id, c->path,
+                         c->lock == BLK_LOCK_OFF ? "never (lock=off)" : "only while queues run (lock=running)");
 
         b->fd_direct = open(c->path, flags | O_DIRECT);
         if (b->fd_direct < 0) {

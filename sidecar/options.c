@@ -24,7 +24,7 @@
 #define RUNTIME_DIR_ROOT "/run/vusidecar"
 
 static const char *const blk_keys =
-        "path, id, socket, mode, read-only, serial, queues, queue-size, discard, write-zeroes, iops, bps";
+        "path, id, socket, mode, read-only, serial, queues, queue-size, discard, write-zeroes, iops, bps, lock";
 
 _printf_(1, 2) static int usage_error(const char *fmt, ...) {
         va_list ap;
@@ -58,6 +58,8 @@ void options_help(void) {
                "                          discard=on|off     (default on)\n"
                "                          write-zeroes=on|off (default on)\n"
                "                          iops=N, bps=N      I/O limits, 0 = none; bps takes K, M, G (x1024)\n"
+               "                          lock=on|running|off flock the image from start (default), only\n"
+               "                                             while queues run (live migration), or never\n"
                "                        A literal comma in a value is written ',,'.\n"
                "  --net SPEC            add a virtio-net device (if this build has one)\n"
                "\n"
@@ -298,6 +300,17 @@ int blk_config_parse(const char *what, const char *spec, unsigned int index, con
                                 c.discard = b;
                         else
                                 c.write_zeroes = b;
+                } else if (strcmp(key, "lock") == 0) {
+                        if (strcmp(v, "on") == 0)
+                                c.lock = BLK_LOCK_ON;
+                        else if (strcmp(v, "running") == 0)
+                                c.lock = BLK_LOCK_RUNNING;
+                        else if (strcmp(v, "off") == 0)
+                                c.lock = BLK_LOCK_OFF;
+                        else {
+                                r = usage_error("%s: lock=%s: must be on, running or off", what, v);
+                                goto fail;
+                        }
                 } else if (strcmp(key, "serial") == 0) {
                         if (!serial_valid(v)) {
                                 r = usage_error("%s: serial=%s: must be at most %d printable bytes", what, v,

@@ -26,6 +26,19 @@ typedef enum DeviceSocketMode {
 #define BLK_SERIAL_MAX 20       /* VIRTIO_BLK_ID_BYTES */
 #define BLK_QUEUES_MAX 64
 
+/*
+ * When a blk device holds its flock(2) on the image (lock=). Live migration
+ * has two sidecars open one image; only the one whose frontend runs the guest
+ * may write, as with QEMU's own image locking, so "running" locks only while
+ * queues are started (the source stops its queues before the destination
+ * starts its own).
+ */
+typedef enum BlkLock {
+        BLK_LOCK_ON,            /* from start to exit (default) */
+        BLK_LOCK_RUNNING,       /* while a frontend has started queues */
+        BLK_LOCK_OFF,           /* never: the operator guarantees a single writer */
+} BlkLock;
+
 /* One --blk SPEC, with defaults filled in. */
 typedef struct BlkConfig {
         char *path;             /* image: regular file or block device */
@@ -41,6 +54,7 @@ typedef struct BlkConfig {
         bool write_zeroes;
         uint64_t iops;          /* 0 = unlimited */
         uint64_t bps;
+        BlkLock lock;
 } BlkConfig;
 
 typedef struct Options {
