@@ -164,9 +164,11 @@ static void threads_flush(BlkIoEngine *e) {
 static void threads_drain(BlkIoEngine *e) {
         ThreadsPriv *p = e->priv;
 
-        threads_flush(e);
         while (e->in_flight > 0) {
                 struct pollfd pfd = {.fd = p->efd, .events = POLLIN};
+
+                /* A completion may resubmit (short transfer, a fallback): flush before every wait. */
+                threads_flush(e);
 
                 if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
                         break;

@@ -191,19 +191,23 @@ static int uring_submit(BlkIoEngine *e, BlkIoRequest *req) {
 static void uring_drain(BlkIoEngine *e) {
         UringPriv *p = e->priv;
 
-        uring_flush(e);
-        while (p->ring_in_flight > 0) {
-                struct io_uring_cqe *cqe;
-                int r = io_uring_wait_cqe(&p->ring, &cqe);
+        /* A completion may resubmit (short transfer, a fallback): flush before every wait. */
+        while (e->in_flight > 0) {
+                uring_flush(e);
+                if (p->ring_in_flight > 0) {
+                        struct io_uring_cqe *cqe;
+                        int r = io_uring_wait_cqe(&p->ring, &cqe);
 
-                if (r < 0 && r != -EINTR && r != -EAGAIN) {
-                        log_error_errno(r, "Failed to wait for io_uring completions: %m");
-                        break;
-                }
-                uring_reap(e);
+                        if (r < 0 && r != -EINTR && r != -EAGAIN) {
+                                log_error_errno(r, "Failed to wait for io_uring completions: %m");
+                                break;
+                        }
+                        uring_reap(e);
+                } else if (p->helper && blk_io_engine_in_flight(p->helper) > 0)
+                        blk_io_engine_drain(p->helper);
+                else
+                        break; /* nothing can complete any more: do not spin */
         }
-        if (p->helper)
-                blk_io_engine_drain(p->helper);
 }
 
 static void uring_done(BlkIoEngine *e) {

@@ -320,3 +320,26 @@ print(set(sts), round(time.time() - t, 2))'
         python3 -c 'import sys; assert float(sys.argv[1]) >= 0.9, sys.argv[1]' "${lines[0]#\{0\} }"
         stop_sidecar
 }
+
+@test "on tmpfs (which may refuse O_DIRECT or ZERO_RANGE, kernel-dependent) writes and write-zeroes stay right with either engine" {
+        [[ $(stat -f -c %T /dev/shm 2>/dev/null) == tmpfs ]] || skip "/dev/shm is not a tmpfs here"
+        local d engine
+        d=$(mktemp -d /dev/shm/vu-sidecar-test.XXXXXX)
+        img=$d/disk.img
+        truncate -s 8M "$img"
+        for engine in threads auto; do
+                start_sidecar "" --io-engine "$engine"
+                run fe '
+pat = b"\x5a" * 65536
+print("write", fe.request(T_OUT, 0, data_out=pat)[0])
+print("wz", fe.request(T_WZ, 0, data_out=struct.pack("<QII", 16, 64, 0))[0])
+st, ln, data = fe.request(T_IN, 0, data_in=65536)
+print("result", data[:8192] == pat[:8192] and data[8192:40960] == bytes(32768) and data[40960:] == pat[40960:])'
+                echo "$output"
+                grep -qx "write 0" <<<"$output"
+                grep -qx "wz 0" <<<"$output"
+                grep -qx "result True" <<<"$output"
+                stop_sidecar
+        done
+        rm -rf "$d"
+}
