@@ -107,6 +107,22 @@ class Frontend:
                 pass
         return None
 
+    def post_reads(self, sectors):
+        """Publish one 512-byte read per sector at once (no waiting); returns the status gpas."""
+        sts, d = [], 0
+        for sec in sectors:
+            h, data, st = self.buf(struct.pack('<IIQ', T_IN, 0, sec)), self.buf(size=512), self.buf(b'\xff')
+            head = d
+            for i, (gpa, ln, w) in enumerate([(h, 16, False), (data, 512, True), (st, 1, True)]):
+                struct.pack_into('<QIHH', self.m, DESC + 16 * d, gpa, ln, (D_WRITE if w else 0) | (D_NEXT if i < 2 else 0), d + 1)
+                d += 1
+            struct.pack_into('<H', self.m, AVAIL + 4 + 2 * (self.avail_idx % NUM), head)
+            self.avail_idx = (self.avail_idx + 1) & 0xffff
+            sts.append(st)
+        struct.pack_into('<H', self.m, AVAIL + 2, self.avail_idx)
+        os.eventfd_write(self.kick, 1)
+        return sts
+
     def request(self, rtype, sector, data_out=b'', data_in=0, hdr=None, status=True, out_split=False):
         h = hdr if hdr is not None else struct.pack('<IIQ', rtype, 0, sector)
         bufs = []
@@ -176,9 +192,9 @@ stop_sidecar() {
         fi
 }
 
-# fe PYTHON — run PYTHON with a connected, set-up Frontend `fe` (statuses: 0 OK, 1 IOERR, 2 UNSUPP).
+# fe PYTHON [ARG...] — run PYTHON (ARGs in sys.argv[2:]) with a connected, set-up Frontend `fe` (statuses: 0 OK, 1 IOERR, 2 UNSUPP).
 fe() {
-        python3 - "$sock" <<PY
+        python3 - "$sock" "${@:2}" <<PY
 import sys; sys.path.insert(0, "$(dirname "$BLKFE")")
 from blkfe import *
 fe = Frontend(sys.argv[1])
@@ -342,4 +358,28 @@ print("result", data[:8192] == pat[:8192] and data[8192:40960] == bytes(32768) a
                 stop_sidecar
         done
         rm -rf "$d"
+}
+
+@test "SIGTERM with requests in flight: they complete and are handed back before the daemon exits 0" {
+        start_sidecar "iops=2"
+        run fe '
+sts = fe.post_reads(range(6))
+time.sleep(0.3)                       # 2 pass at once, 4 wait for the I/O limit
+print("used-before", struct.unpack_from("<H", fe.m, USED + 2)[0])
+os.kill(int(sys.argv[2]), 15)
+end = time.time() + 5
+while struct.unpack_from("<H", fe.m, USED + 2)[0] < 6 and time.time() < end:
+    time.sleep(0.02)
+print("used-after", struct.unpack_from("<H", fe.m, USED + 2)[0])
+print("statuses", [fe.m[st] for st in sts])' "$pid"
+        echo "$output"
+        grep -qx "used-before 2" <<<"$output"
+        grep -qx "used-after 6" <<<"$output"
+        grep -qx "statuses \[0, 0, 0, 0, 0, 0\]" <<<"$output"
+        local rc=0
+        wait "$pid" || rc=$?
+        pid=
+        cat "$tmp/sidecar.log"
+        [[ $rc -eq 0 ]]
+        grep -q "Received SIGTERM: stopping once 4 in-flight request(s) complete" "$tmp/sidecar.log"
 }
