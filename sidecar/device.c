@@ -400,6 +400,18 @@ void device_detach(Device *d, const char *reason_in) {
         d->conn_source = sd_event_source_disable_unref(d->conn_source);
 
         if (d->vu_ready) {
+                /*
+                 * A frontend that goes away ends its dirty log too: after a migration's switch-over
+                 * the source's QEMU never clears LOG_ALL, it only stops the queues and later exits.
+                 */
+                if (d->log_active) {
+                        VuLogInfo log_info;
+
+                        vu_get_log_info(&d->vu, &log_info);
+                        d->log_active = false;
+                        event_emit(s, d, "log-stop", "%" PRIu64 " pages marked, %" PRIu64 " writes (frontend gone)",
+                                   log_info.pages_marked, log_info.writes);
+                }
                 /* Stop the I/O first: vu_deinit() unmaps the guest memory it targets. */
                 if (d->vtable->stop)
                         d->vtable->stop(d);
