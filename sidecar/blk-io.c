@@ -102,8 +102,9 @@ void blk_io_execute(BlkIoRequest *req) {
                 req->result = fdatasync(req->fd) < 0 ? -errno : 0;
                 break;
         case BLK_IO_FALLOCATE:
-                req->result = fallocate(req->fd, req->mode, (off_t) req->offset, (off_t) req->len) < 0 ? -errno
-                                                                                                       : 0;
+                req->result = fallocate(req->fd, req->mode, (off_t) req->offset, (off_t) req->len) < 0
+                                      ? -errno
+                                      : 0;
                 break;
         case BLK_IO_BLKDISCARD:
                 req->result = ioctl(req->fd, BLKDISCARD, range) < 0 ? -errno : 0;

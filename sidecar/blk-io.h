@@ -19,12 +19,12 @@
 #include "options.h"
 
 typedef enum BlkIoOp {
-        BLK_IO_READ,            /* preadv(fd, iov, iovcnt, offset) */
-        BLK_IO_WRITE,           /* pwritev(fd, iov, iovcnt, offset) */
-        BLK_IO_FLUSH,           /* fdatasync(fd) */
-        BLK_IO_FALLOCATE,       /* fallocate(fd, mode, offset, len) */
-        BLK_IO_BLKDISCARD,      /* ioctl(fd, BLKDISCARD, {offset, len}) */
-        BLK_IO_BLKZEROOUT,      /* ioctl(fd, BLKZEROOUT, {offset, len}) */
+        BLK_IO_READ,       /* preadv(fd, iov, iovcnt, offset) */
+        BLK_IO_WRITE,      /* pwritev(fd, iov, iovcnt, offset) */
+        BLK_IO_FLUSH,      /* fdatasync(fd) */
+        BLK_IO_FALLOCATE,  /* fallocate(fd, mode, offset, len) */
+        BLK_IO_BLKDISCARD, /* ioctl(fd, BLKDISCARD, {offset, len}) */
+        BLK_IO_BLKZEROOUT, /* ioctl(fd, BLKZEROOUT, {offset, len}) */
         _BLK_IO_OP_MAX,
 } BlkIoOp;
 
@@ -34,11 +34,11 @@ typedef struct BlkIoRequest {
         const struct iovec *iov;
         unsigned int iovcnt;
         uint64_t offset;
-        uint64_t len;           /* FALLOCATE / BLK* ranges */
-        int mode;               /* FALLOCATE mode */
-        int rw_flags;           /* READ/WRITE: RWF_* (RWF_DSYNC for write-through) */
+        uint64_t len; /* FALLOCATE / BLK* ranges */
+        int mode;     /* FALLOCATE mode */
+        int rw_flags; /* READ/WRITE: RWF_* (RWF_DSYNC for write-through) */
 
-        int64_t result;         /* set before done(): bytes transferred (READ/WRITE), 0, or -errno */
+        int64_t result;            /* set before done(): bytes transferred (READ/WRITE), 0, or -errno */
         struct BlkIoRequest *next; /* engine-private */
 } BlkIoRequest;
 

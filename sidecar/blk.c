@@ -40,10 +40,10 @@
 #define _fallthrough_ __attribute__((fallthrough))
 
 #define SECTOR_SIZE 512u
-#define BLK_SEG_MAX_LIMIT 254u                 /* Linux's own cap on segments per request */
-#define BLK_IOV_SLACK 32u                      /* iovecs beyond seg_max: header, status, region splits */
-#define BLK_MAX_DISCARD_SECTORS (1u << 22)     /* 2 GiB per discard / write-zeroes */
-#define BLK_ZERO_BUF_SIZE (64u * 1024u)        /* the shared buffer the write-zeroes fallback writes */
+#define BLK_SEG_MAX_LIMIT 254u             /* Linux's own cap on segments per request */
+#define BLK_IOV_SLACK 32u                  /* iovecs beyond seg_max: header, status, region splits */
+#define BLK_MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB per discard / write-zeroes */
+#define BLK_ZERO_BUF_SIZE (64u * 1024u)    /* the shared buffer the write-zeroes fallback writes */
 
 typedef struct BlkDevice BlkDevice;
 typedef struct BlkQueue BlkQueue;
@@ -51,39 +51,39 @@ typedef struct BlkRequest BlkRequest;
 
 /* Where a write-zeroes request is in its fallback chain. */
 typedef enum ZeroMethod {
-        ZERO_PUNCH_HOLE,        /* fallocate(PUNCH_HOLE|KEEP_SIZE): only when unmap is allowed */
-        ZERO_RANGE,             /* fallocate(ZERO_RANGE|KEEP_SIZE) */
-        ZERO_WRITE,             /* pwritev() of a zero buffer */
-        ZERO_BLKZEROOUT,        /* block devices: ioctl(BLKZEROOUT) */
+        ZERO_PUNCH_HOLE, /* fallocate(PUNCH_HOLE|KEEP_SIZE): only when unmap is allowed */
+        ZERO_RANGE,      /* fallocate(ZERO_RANGE|KEEP_SIZE) */
+        ZERO_WRITE,      /* pwritev() of a zero buffer */
+        ZERO_BLKZEROOUT, /* block devices: ioctl(BLKZEROOUT) */
 } ZeroMethod;
 
 struct BlkRequest {
         BlkIoRequest io;
         BlkQueue *queue;
         VuVirtqElement elem;
-        struct iovec *iov;              /* this slot's part of the queue's iovec pool */
-        uint8_t *status;                /* the guest's status byte, NULL if it gave none */
+        struct iovec *iov; /* this slot's part of the queue's iovec pool */
+        uint8_t *status;   /* the guest's status byte, NULL if it gave none */
         uint32_t type;
         StatsRequestType stype;
-        struct iovec *cur_iov;          /* data still to transfer (short reads/writes advance it) */
+        struct iovec *cur_iov; /* data still to transfer (short reads/writes advance it) */
         unsigned int cur_cnt;
-        uint64_t offset;                /* byte offset of what is left */
-        uint64_t left;                  /* bytes left */
-        uint64_t data_len;              /* data bytes of the request, for the counters */
-        uint32_t in_len;                /* bytes we report written to the guest */
+        uint64_t offset;   /* byte offset of what is left */
+        uint64_t left;     /* bytes left */
+        uint64_t data_len; /* data bytes of the request, for the counters */
+        uint32_t in_len;   /* bytes we report written to the guest */
         uint64_t start_usec;
         ZeroMethod zero;
         bool unmap;
-        bool admitted;                  /* passed the I/O limits */
+        bool admitted; /* passed the I/O limits */
         bool busy;
-        BlkRequest *next;               /* free list, or the throttle FIFO */
+        BlkRequest *next; /* free list, or the throttle FIFO */
 };
 
 struct BlkQueue {
         BlkDevice *blk;
         unsigned int index;
         bool started;
-        bool starved;                   /* stopped popping for want of a slot */
+        bool starved; /* stopped popping for want of a slot */
         bool need_notify;
         BlkRequest *slots;
         unsigned int n_slots;
@@ -97,26 +97,26 @@ struct BlkDevice {
 
         char *path;
         char serial[BLK_SERIAL_MAX + 1];
-        int fd;                         /* buffered */
-        int fd_direct;                  /* O_DIRECT, -EBADF if the file system refused it */
+        int fd;        /* buffered */
+        int fd_direct; /* O_DIRECT, -EBADF if the file system refused it */
         bool block_device;
         bool read_only_opened;
-        bool read_only;                 /* enforced now */
-        bool ro_offered;                /* VIRTIO_BLK_F_RO offered to the current frontend */
+        bool read_only;  /* enforced now */
+        bool ro_offered; /* VIRTIO_BLK_F_RO offered to the current frontend */
         bool discard;
         bool write_zeroes;
-        bool zero_range_ok;             /* fallocate(ZERO_RANGE) worked or was not tried yet */
+        bool zero_range_ok; /* fallocate(ZERO_RANGE) worked or was not tried yet */
         bool punch_hole_ok;
-        bool write_through;             /* the driver did not negotiate FLUSH: writes must be stable */
+        bool write_through; /* the driver did not negotiate FLUSH: writes must be stable */
         uint64_t size;
-        uint64_t capacity;              /* sectors */
+        uint64_t capacity; /* sectors */
         uint32_t blk_size;
         uint32_t seg_max;
         unsigned int iov_per_slot;
         unsigned int queue_size;
         uint64_t resizes;
 
-        BlkQueue *queues;               /* dev.queues of them */
+        BlkQueue *queues; /* dev.queues of them */
         BlkIoEngine *engine;
         void *zero_buf;
 
@@ -124,14 +124,14 @@ struct BlkDevice {
         BlkRequest *throttle_head, *throttle_tail;
         uint64_t throttle_waiting;
         sd_event_source *throttle_timer;
-        sd_event_source *kick_source;   /* deferred first pass over freshly started queues */
+        sd_event_source *kick_source; /* deferred first pass over freshly started queues */
 
-        bool draining;                  /* graceful stop: no new requests */
-        bool detaching;                 /* the frontend is going: touch no guest memory */
+        bool draining;  /* graceful stop: no new requests */
+        bool detaching; /* the frontend is going: touch no guest memory */
         IoStats stats;
 
         BlkLock lock_mode;
-        bool lock_held;                 /* our flock on fd (lock=running: only while queues run) */
+        bool lock_held; /* our flock on fd (lock=running: only while queues run) */
 };
 
 static const DeviceVTable blk_vtable;
@@ -238,7 +238,7 @@ static void blk_request_finish(BlkRequest *r, StatsStatus st) {
                 VuVirtq *vq = blk_queue_vq(q);
 
                 if (r->status)
-                        *r->status = st == STATS_STATUS_OK      ? VIRTIO_BLK_S_OK
+                        *r->status = st == STATS_STATUS_OK       ? VIRTIO_BLK_S_OK
                                      : st == STATS_STATUS_UNSUPP ? VIRTIO_BLK_S_UNSUPP
                                                                  : VIRTIO_BLK_S_IOERR;
                 if (vq) {
@@ -418,9 +418,10 @@ static bool blk_prepare_zero(BlkRequest *r) {
                 r->io.op = BLK_IO_WRITE;
                 r->io.iov = r->iov;
                 r->io.iovcnt = n;
-                r->io.fd = b->fd_direct >= 0 && (r->offset % b->blk_size) == 0 && (r->left % b->blk_size) == 0
-                                   ? b->fd_direct
-                                   : b->fd;
+                r->io.fd =
+                        b->fd_direct >= 0 && (r->offset % b->blk_size) == 0 && (r->left % b->blk_size) == 0
+                                ? b->fd_direct
+                                : b->fd;
                 return true;
         }
         }
@@ -674,7 +675,8 @@ static void blk_request_start(BlkQueue *q, BlkRequest *r) {
                         blk_request_finish(r, STATS_STATUS_UNSUPP);
                         return;
                 }
-                if (n_sectors > BLK_MAX_DISCARD_SECTORS || !blk_range_ok(b, sector, (uint64_t) n_sectors * SECTOR_SIZE)) {
+                if (n_sectors > BLK_MAX_DISCARD_SECTORS ||
+                    !blk_range_ok(b, sector, (uint64_t) n_sectors * SECTOR_SIZE)) {
                         blk_log_bad(r, "range at sector", sector);
                         blk_request_finish(r, STATS_STATUS_IOERR);
                         return;
@@ -702,7 +704,9 @@ static void blk_request_start(BlkQueue *q, BlkRequest *r) {
                         }
                 } else {
                         r->unmap = (flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) && b->discard;
-                        r->zero = b->block_device ? ZERO_BLKZEROOUT : r->unmap ? ZERO_PUNCH_HOLE : ZERO_RANGE;
+                        r->zero = b->block_device ? ZERO_BLKZEROOUT
+                                  : r->unmap      ? ZERO_PUNCH_HOLE
+                                                  : ZERO_RANGE;
                         blk_prepare_zero(r);
                 }
                 blk_submit(r);
@@ -730,7 +734,8 @@ static bool blk_refuse_oversized(BlkQueue *q, VuVirtq *vq) {
                 return false;
         for (unsigned int i = e->in_num; i > 0; i--)
                 if (e->in_sg[i - 1].iov_len > 0) {
-                        ((uint8_t *) e->in_sg[i - 1].iov_base)[e->in_sg[i - 1].iov_len - 1] = VIRTIO_BLK_S_IOERR;
+                        ((uint8_t *) e->in_sg[i - 1].iov_base)[e->in_sg[i - 1].iov_len - 1] =
+                                VIRTIO_BLK_S_IOERR;
                         len = 1;
                         break;
                 }
@@ -910,8 +915,8 @@ static void blk_queue_set_started(VuDev *vu, int qidx, bool started) {
                 unsigned int num = vq->vring.num;
 
                 if (num == 0 || num > VIRTQUEUE_MAX_SIZE) {
-                        log_warning("%s: queue %d: ring size %u is not usable, not serving it", b->dev.id, qidx,
-                                    num);
+                        log_warning("%s: queue %d: ring size %u is not usable, not serving it", b->dev.id,
+                                    qidx, num);
                         return;
                 }
                 /*
@@ -921,12 +926,13 @@ static void blk_queue_set_started(VuDev *vu, int qidx, bool started) {
                 if (b->lock_mode == BLK_LOCK_RUNNING && !b->lock_held) {
                         r = blk_lock_take(b);
                         if (r < 0) {
-                                log_error_errno(r, "%s: queue %d: image %s is locked by another process (%m): "
+                                log_error_errno(r,
+                                                "%s: queue %d: image %s is locked by another process (%m): "
                                                 "not serving the queue",
                                                 b->dev.id, qidx, b->path);
                                 event_emit(b->dev.sidecar, &b->dev, "error",
-                                           "queue %d not served: image %s is locked by another process", qidx,
-                                           b->path);
+                                           "queue %d not served: image %s is locked by another process",
+                                           qidx, b->path);
                                 return;
                         }
                         log_info("%s: queue %d starts: image %s locked", b->dev.id, qidx, b->path);
@@ -936,13 +942,14 @@ static void blk_queue_set_started(VuDev *vu, int qidx, bool started) {
                         blk_flush_all(b);
                 r = blk_queue_alloc_slots(q, num);
                 if (r < 0) {
-                        log_error_errno(r, "%s: queue %d: Failed to allocate %u request slots: %m", b->dev.id,
-                                        qidx, num);
+                        log_error_errno(r, "%s: queue %d: Failed to allocate %u request slots: %m",
+                                        b->dev.id, qidx, num);
                         return;
                 }
                 q->started = true;
                 vu_set_queue_handler(vu, vq, blk_on_kick);
-                event_emit(b->dev.sidecar, &b->dev, "queue-start", "queue %d started, %u entries", qidx, num);
+                event_emit(b->dev.sidecar, &b->dev, "queue-start", "queue %d started, %u entries", qidx,
+                           num);
 
                 /* Requests may already be waiting (a reconnect, or kicks before the start). */
                 if (!b->kick_source &&
@@ -967,8 +974,8 @@ static void blk_queue_set_started(VuDev *vu, int qidx, bool started) {
 
 static uint64_t blk_get_features(VuDev *vu) {
         BlkDevice *b = blk_from_vu(vu);
-        uint64_t f = 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_BLK_SIZE | 1ULL << VIRTIO_BLK_F_FLUSH |
-                     1ULL << VIRTIO_BLK_F_MQ | 1ULL << VIRTIO_F_VERSION_1;
+        uint64_t f = 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_BLK_SIZE |
+                     1ULL << VIRTIO_BLK_F_FLUSH | 1ULL << VIRTIO_BLK_F_MQ | 1ULL << VIRTIO_F_VERSION_1;
 
         b->ro_offered = b->read_only;
         if (b->read_only)
@@ -1229,18 +1236,21 @@ static int blk_open_image(BlkDevice *b, const BlkConfig *c) {
         if (c->lock == BLK_LOCK_ON) {
                 r = blk_lock_take(b);
                 if (r == -EBUSY)
-                        return log_error_errno(EBUSY, "%s: image %s is in use by another process (it holds %s lock).",
-                                               c->id, c->path, c->read_only ? "an exclusive" : "a");
+                        return log_error_errno(
+                                EBUSY, "%s: image %s is in use by another process (it holds %s lock).",
+                                c->id, c->path, c->read_only ? "an exclusive" : "a");
                 if (r < 0)
                         return log_error_errno(r, "%s: Failed to lock image %s: %m", c->id, c->path);
         } else
                 log_info("%s: image %s is locked %s", c->id, c->path,
-                         c->lock == BLK_LOCK_OFF ? "never (lock=off)" : "only while queues run (lock=running)");
+                         c->lock == BLK_LOCK_OFF ? "never (lock=off)"
+                                                 : "only while queues run (lock=running)");
 
         b->fd_direct = open(c->path, flags | O_DIRECT);
         if (b->fd_direct < 0) {
                 r = -errno;
-                log_notice_errno(r, "%s: image %s: O_DIRECT refused (%m), using the page cache", c->id, c->path);
+                log_notice_errno(r, "%s: image %s: O_DIRECT refused (%m), using the page cache", c->id,
+                                 c->path);
         }
 
         b->blk_size = SECTOR_SIZE;
@@ -1314,15 +1324,16 @@ int blk_device_new(Sidecar *s, const BlkConfig *c, Device **ret) {
         r = blk_io_engine_new(s->io_engine, s->event, MIN(c->queues * c->queue_size, 4096u), blk_io_done,
                               blk_batch_done, b, &b->engine);
         if (r < 0) {
-                log_error_errno(r, "%s: Failed to set up the %s I/O engine: %m", c->id, io_engine_to_string(s->io_engine));
+                log_error_errno(r, "%s: Failed to set up the %s I/O engine: %m", c->id,
+                                io_engine_to_string(s->io_engine));
                 device_free(&b->dev);
                 return r;
         }
 
         throttle_set_limits(&b->throttle, c->iops, c->bps, now_usec(CLOCK_MONOTONIC));
 
-        log_info("%s: image %s: %" PRIu64 " bytes (%" PRIu64 " sectors), %s%s, %s, %s I/O, %u queue(s)", c->id,
-                 c->path, b->size, b->capacity, b->block_device ? "block device" : "file",
+        log_info("%s: image %s: %" PRIu64 " bytes (%" PRIu64 " sectors), %s%s, %s, %s I/O, %u queue(s)",
+                 c->id, c->path, b->size, b->capacity, b->block_device ? "block device" : "file",
                  b->fd_direct >= 0 ? " with O_DIRECT" : "", b->read_only ? "read-only" : "read-write",
                  blk_io_engine_name(b->engine), c->queues);
         *ret = &b->dev;
@@ -1335,14 +1346,15 @@ static void blk_announce_capacity(BlkDevice *b, uint64_t old_capacity) {
         b->resizes++;
         log_info("%s: capacity changed from %" PRIu64 " to %" PRIu64 " sectors", b->dev.id, old_capacity,
                  b->capacity);
-        event_emit(b->dev.sidecar, &b->dev, "resize", "capacity %" PRIu64 " -> %" PRIu64 " sectors", old_capacity,
-                   b->capacity);
+        event_emit(b->dev.sidecar, &b->dev, "resize", "capacity %" PRIu64 " -> %" PRIu64 " sectors",
+                   old_capacity, b->capacity);
         if (!device_is_connected(&b->dev))
                 return;
         if (!vu_config_change_msg(&b->dev.vu))
-                log_warning("%s: could not tell the frontend about the new capacity (backend channel or CONFIG "
-                            "not negotiated); the guest sees it after it reconnects",
-                            b->dev.id);
+                log_warning(
+                        "%s: could not tell the frontend about the new capacity (backend channel or CONFIG "
+                        "not negotiated); the guest sees it after it reconnects",
+                        b->dev.id);
 }
 
 int blk_refresh_size(Device *d) {
@@ -1355,7 +1367,8 @@ int blk_refresh_size(Device *d) {
         b = blk_from_device(d);
         r = blk_read_size(b, &size);
         if (r < 0)
-                return log_warning_errno(r, "%s: Failed to re-read the size of %s, ignoring: %m", d->id, b->path);
+                return log_warning_errno(r, "%s: Failed to re-read the size of %s, ignoring: %m", d->id,
+                                         b->path);
         b->size = size;
         if (size / SECTOR_SIZE == b->capacity)
                 return 0;
@@ -1378,8 +1391,8 @@ int blk_resize(Device *d, uint64_t size_bytes) {
         if (b->read_only_opened)
                 return -EROFS;
         if (ftruncate(b->fd, (off_t) size_bytes) < 0)
-                return log_warning_errno(errno, "%s: Failed to resize %s to %" PRIu64 " bytes: %m", d->id, b->path,
-                                         size_bytes);
+                return log_warning_errno(errno, "%s: Failed to resize %s to %" PRIu64 " bytes: %m", d->id,
+                                         b->path, size_bytes);
         return blk_refresh_size(d) < 0 ? -EIO : 0;
 }
 
@@ -1426,7 +1439,8 @@ int blk_get_info(Device *d, BlkInfo *ret) {
                 .block_device = b->block_device,
                 .direct = b->fd_direct >= 0,
                 .read_only = b->read_only,
-                .read_only_negotiated = device_is_connected(d) && (d->vu.features & (1ULL << VIRTIO_BLK_F_RO)),
+                .read_only_negotiated =
+                        device_is_connected(d) && (d->vu.features & (1ULL << VIRTIO_BLK_F_RO)),
                 .discard = b->discard,
                 .write_zeroes = b->write_zeroes,
                 .size_bytes = b->size,

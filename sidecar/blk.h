@@ -28,23 +28,23 @@ bool device_is_blk(const Device *d);
 typedef struct BlkInfo {
         const char *path;
         const char *serial;
-        const char *io_engine;          /* "io_uring" or "threads" */
+        const char *io_engine; /* "io_uring" or "threads" */
         bool block_device;
-        bool direct;                    /* O_DIRECT in use */
-        bool read_only;                 /* as now enforced (blk_set_read_only() may change it) */
-        bool read_only_negotiated;      /* VIRTIO_BLK_F_RO as offered to the current frontend */
+        bool direct;               /* O_DIRECT in use */
+        bool read_only;            /* as now enforced (blk_set_read_only() may change it) */
+        bool read_only_negotiated; /* VIRTIO_BLK_F_RO as offered to the current frontend */
         bool discard;
         bool write_zeroes;
-        uint64_t size_bytes;            /* image size */
-        uint64_t capacity_sectors;      /* 512-byte sectors announced to the guest */
+        uint64_t size_bytes;       /* image size */
+        uint64_t capacity_sectors; /* 512-byte sectors announced to the guest */
         uint32_t blk_size;
         uint32_t seg_max;
         unsigned int queues;
         unsigned int queue_size;
-        uint64_t iops_limit;            /* 0 = none */
+        uint64_t iops_limit; /* 0 = none */
         uint64_t bps_limit;
-        uint64_t throttled_waiting;     /* requests waiting for the limits now */
-        uint64_t resizes;               /* capacity changes announced */
+        uint64_t throttled_waiting; /* requests waiting for the limits now */
+        uint64_t resizes;           /* capacity changes announced */
 } BlkInfo;
 
 /* Fill @ret. Returns 0, or -EINVAL if @d is not a blk device. */

@@ -175,7 +175,8 @@ static void device_on_panic(VuDev *vu, const char *err) {
 
         if (device_peer_hung_up(d)) {
                 /* A frontend going away (VM shut down, QEMU restarted) is normal life, not an error. */
-                snprintf(d->last_disconnect, sizeof(d->last_disconnect), "the frontend closed the connection");
+                snprintf(d->last_disconnect, sizeof(d->last_disconnect),
+                         "the frontend closed the connection");
         } else {
                 log_error("%s: vhost-user connection failed: %s", d->id, err ? err : "unknown error");
                 event_emit(d->sidecar, d, "error", "%s", err ? err : "unknown error");
@@ -230,7 +231,8 @@ static void device_on_message(VuDev *vu, const VhostUserMsg *msg, int result, vo
         if (result < 0) {
                 const char *why = vu_last_error(vu);
 
-                event_emit(d->sidecar, d, "error", "%s refused: %s", vu_request_to_string((unsigned) msg->request),
+                event_emit(d->sidecar, d, "error", "%s refused: %s",
+                           vu_request_to_string((unsigned) msg->request),
                            why && why[0] ? why : strerror(-result));
                 return;
         }
@@ -247,7 +249,8 @@ static void device_on_message(VuDev *vu, const VhostUserMsg *msg, int result, vo
                 break;
         }
         case VHOST_USER_SET_PROTOCOL_FEATURES:
-                event_emit(d->sidecar, d, "negotiated", "protocol features 0x%" PRIx64, vu->protocol_features);
+                event_emit(d->sidecar, d, "negotiated", "protocol features 0x%" PRIx64,
+                           vu->protocol_features);
                 break;
         case VHOST_USER_SET_MEM_TABLE:
         case VHOST_USER_ADD_MEM_REG:
@@ -265,7 +268,8 @@ static void device_on_message(VuDev *vu, const VhostUserMsg *msg, int result, vo
         if (active != d->log_active) {
                 d->log_active = active;
                 if (active)
-                        event_emit(d->sidecar, d, "log-start", "dirty log of %" PRIu64 " bytes", log_info.size);
+                        event_emit(d->sidecar, d, "log-start", "dirty log of %" PRIu64 " bytes",
+                                   log_info.size);
                 else
                         event_emit(d->sidecar, d, "log-stop", "%" PRIu64 " pages marked, %" PRIu64 " writes",
                                    log_info.pages_marked, log_info.writes);
@@ -308,7 +312,8 @@ static void device_read_peer(Device *d) {
         d->peer_comm[0] = 0;
 
         if (getsockopt(d->conn_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-                log_warning_errno(errno, "%s: Failed to read the frontend's credentials, ignoring: %m", d->id);
+                log_warning_errno(errno, "%s: Failed to read the frontend's credentials, ignoring: %m",
+                                  d->id);
                 return;
         }
         d->peer_pid = cred.pid;
@@ -375,7 +380,8 @@ int device_attach(Device *d, int fd) {
 
         if (d->peer_pid > 0)
                 log_info("%s: frontend connected: pid %d (%s) uid %u gid %u", d->id, (int) d->peer_pid,
-                         d->peer_comm[0] ? d->peer_comm : "?", (unsigned) d->peer_uid, (unsigned) d->peer_gid);
+                         d->peer_comm[0] ? d->peer_comm : "?", (unsigned) d->peer_uid,
+                         (unsigned) d->peer_gid);
         else
                 log_info("%s: frontend connected (credentials unknown)", d->id);
         event_emit(s, d, "connect", "pid %d (%s) uid %u gid %u", (int) d->peer_pid,
@@ -409,7 +415,8 @@ void device_detach(Device *d, const char *reason_in) {
 
                         vu_get_log_info(&d->vu, &log_info);
                         d->log_active = false;
-                        event_emit(s, d, "log-stop", "%" PRIu64 " pages marked, %" PRIu64 " writes (frontend gone)",
+                        event_emit(s, d, "log-stop",
+                                   "%" PRIu64 " pages marked, %" PRIu64 " writes (frontend gone)",
                                    log_info.pages_marked, log_info.writes);
                 }
                 /* Stop the I/O first: vu_deinit() unmaps the guest memory it targets. */

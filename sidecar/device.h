@@ -36,16 +36,16 @@ typedef enum DeviceType {
 } DeviceType;
 
 typedef enum DeviceState {
-        DEVICE_WAITING,         /* server: listening, no frontend */
-        DEVICE_CONNECTING,      /* client: between connection attempts */
-        DEVICE_CONNECTED,       /* a frontend is being served */
-        DEVICE_STOPPED,         /* shutting down */
+        DEVICE_WAITING,    /* server: listening, no frontend */
+        DEVICE_CONNECTING, /* client: between connection attempts */
+        DEVICE_CONNECTED,  /* a frontend is being served */
+        DEVICE_STOPPED,    /* shutting down */
         _DEVICE_STATE_MAX,
 } DeviceState;
 
 typedef struct DeviceVTable {
-        const char *type_name;          /* "blk", "net" */
-        const VuDevIface *iface;        /* handed to vu_init() */
+        const char *type_name;   /* "blk", "net" */
+        const VuDevIface *iface; /* handed to vu_init() */
         /* Name of a device-specific virtio feature bit (0..23), "FLUSH"; NULL if unknown. */
         const char *(*feature_name)(unsigned int bit);
 
@@ -78,17 +78,17 @@ struct Device {
         const DeviceVTable *vtable;
         DeviceType type;
         char *id;
-        unsigned int queues;            /* max_queues handed to vu_init() */
+        unsigned int queues; /* max_queues handed to vu_init() */
 
         /* the vhost-user socket */
         DeviceSocketMode mode;
-        char *socket_path;              /* NULL if socket-activated and none was named */
-        bool socket_activated;          /* listen_fd came from the service manager */
-        bool socket_created;            /* we bound socket_path: unlink it on exit */
-        int listen_fd;                  /* server mode */
+        char *socket_path;     /* NULL if socket-activated and none was named */
+        bool socket_activated; /* listen_fd came from the service manager */
+        bool socket_created;   /* we bound socket_path: unlink it on exit */
+        int listen_fd;         /* server mode */
         sd_event_source *listen_source;
-        sd_event_source *retry_timer;   /* client mode backoff */
-        uint64_t retry_usec;            /* next backoff delay */
+        sd_event_source *retry_timer; /* client mode backoff */
+        uint64_t retry_usec;          /* next backoff delay */
         DeviceState state;
 
         /* the connection to the frontend */
@@ -106,10 +106,10 @@ struct Device {
 
         /* the library */
         VuDev vu;
-        bool vu_ready;                  /* vu_init() succeeded; vu_deinit() is due */
-        DeviceWatch *watches;           /* fds the library asked us to watch */
-        bool log_active;                /* dirty log was active after the last message */
-        uint64_t features_seen;         /* last negotiated virtio features we announced */
+        bool vu_ready;          /* vu_init() succeeded; vu_deinit() is due */
+        DeviceWatch *watches;   /* fds the library asked us to watch */
+        bool log_active;        /* dirty log was active after the last message */
+        uint64_t features_seen; /* last negotiated virtio features we announced */
 };
 
 /* Device from the VuDev embedded in it. */

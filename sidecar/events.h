@@ -22,11 +22,11 @@ typedef struct Device Device;
 #define EVENT_MESSAGE_MAX 256
 
 typedef struct Event {
-        uint64_t seq;                   /* 1, 2, 3, … since start; never reused */
-        uint64_t realtime_usec;         /* CLOCK_REALTIME when emitted */
-        char device[33];                /* device id, "" for daemon-wide events */
-        char type[EVENT_TYPE_MAX];      /* "connect", "disconnect", … */
-        char message[EVENT_MESSAGE_MAX];/* human-readable detail */
+        uint64_t seq;                    /* 1, 2, 3, … since start; never reused */
+        uint64_t realtime_usec;          /* CLOCK_REALTIME when emitted */
+        char device[33];                 /* device id, "" for daemon-wide events */
+        char type[EVENT_TYPE_MAX];       /* "connect", "disconnect", … */
+        char message[EVENT_MESSAGE_MAX]; /* human-readable detail */
 } Event;
 
 /* Called for every event; @event is only valid during the call. */
@@ -36,9 +36,9 @@ typedef struct EventSubscriber EventSubscriber;
 
 typedef struct EventLog {
         Event ring[EVENT_RING_SIZE];
-        uint64_t next_seq;              /* seq the next event gets (starts at 1) */
+        uint64_t next_seq; /* seq the next event gets (starts at 1) */
         EventSubscriber *subscribers;
-        unsigned int emitting;          /* nesting depth of event_emit() */
+        unsigned int emitting; /* nesting depth of event_emit() */
 } EventLog;
 
 /*

@@ -29,7 +29,7 @@ typedef struct ThreadsPriv {
         BlkIoRequest *done_head, *done_tail;       /* under lock: finished */
         bool quit;                                 /* under lock */
 
-        BlkIoRequest *staged_head, *staged_tail;   /* loop thread only: submitted, not flushed */
+        BlkIoRequest *staged_head, *staged_tail; /* loop thread only: submitted, not flushed */
 
         pthread_t threads[THREADS_MAX];
         unsigned int n_threads;

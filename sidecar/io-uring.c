@@ -25,9 +25,9 @@ typedef struct UringPriv {
         bool ring_ok;
         int efd;
         sd_event_source *source;
-        unsigned int unsubmitted;       /* SQEs prepared since the last io_uring_submit() */
-        unsigned int ring_in_flight;    /* requests in the ring (not the ioctl helper) */
-        BlkIoEngine *helper;            /* threads engine for the ioctls */
+        unsigned int unsubmitted;    /* SQEs prepared since the last io_uring_submit() */
+        unsigned int ring_in_flight; /* requests in the ring (not the ioctl helper) */
+        BlkIoEngine *helper;         /* threads engine for the ioctls */
 } UringPriv;
 
 int blk_io_uring_probe(void) {
@@ -142,8 +142,8 @@ static int uring_submit(BlkIoEngine *e, BlkIoRequest *req) {
 
         if (req->op == BLK_IO_BLKDISCARD || req->op == BLK_IO_BLKZEROOUT) {
                 if (!p->helper) {
-                        r = blk_io_engine_new(IO_ENGINE_THREADS, e->event, 2, helper_done, helper_batch_done, e,
-                                              &p->helper);
+                        r = blk_io_engine_new(IO_ENGINE_THREADS, e->event, 2, helper_done, helper_batch_done,
+                                              e, &p->helper);
                         if (r < 0)
                                 return r;
                 }

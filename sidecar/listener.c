@@ -90,7 +90,8 @@ static int device_on_listen(sd_event_source *source, int fd, uint32_t revents, v
 static int device_watch_listen_fd(Device *d) {
         int r;
 
-        r = sd_event_add_io(d->sidecar->event, &d->listen_source, d->listen_fd, EPOLLIN, device_on_listen, d);
+        r = sd_event_add_io(d->sidecar->event, &d->listen_source, d->listen_fd, EPOLLIN, device_on_listen,
+                            d);
         if (r < 0)
                 return log_error_errno(r, "%s: Failed to watch the listening socket: %m", d->id);
         (void) sd_event_source_set_description(d->listen_source, "vhost-user-listen");

@@ -23,8 +23,8 @@
 
 #define RUNTIME_DIR_ROOT "/run/vusidecar"
 
-static const char *const blk_keys =
-        "path, id, socket, mode, read-only, serial, queues, queue-size, discard, write-zeroes, iops, bps, lock";
+static const char *const blk_keys = "path, id, socket, mode, read-only, serial, queues, queue-size, "
+                                    "discard, write-zeroes, iops, bps, lock";
 
 _printf_(1, 2) static int usage_error(const char *fmt, ...) {
         va_list ap;
@@ -47,8 +47,10 @@ void options_help(void) {
                "Devices:\n"
                "  --blk SPEC            add a virtio-blk disk (repeatable). SPEC is KEY=VALUE,...:\n"
                "                          path=FILE          raw image or block device (required)\n"
-               "                          id=NAME            device id, [A-Za-z0-9_.-]{1,32} (default blk0, blk1, ...)\n"
-               "                          socket=PATH        vhost-user socket (default RUNTIME_DIR/ID.sock)\n"
+               "                          id=NAME            device id, [A-Za-z0-9_.-]{1,32} (default blk0, "
+               "blk1, ...)\n"
+               "                          socket=PATH        vhost-user socket (default "
+               "RUNTIME_DIR/ID.sock)\n"
                "                          mode=server|client listen on the socket (default), or connect\n"
                "                                             to a frontend listening there\n"
                "                          read-only=on|off   (default off)\n"
@@ -57,7 +59,8 @@ void options_help(void) {
                "                          queue-size=N       power of two 64..1024 (default 256)\n"
                "                          discard=on|off     (default on)\n"
                "                          write-zeroes=on|off (default on)\n"
-               "                          iops=N, bps=N      I/O limits, 0 = none; bps takes K, M, G (x1024)\n"
+               "                          iops=N, bps=N      I/O limits, 0 = none; bps takes K, M, G "
+               "(x1024)\n"
                "                          lock=on|running|off flock the image from start (default), only\n"
                "                                             while queues run (live migration), or never\n"
                "                        A literal comma in a value is written ',,'.\n"
@@ -69,7 +72,8 @@ void options_help(void) {
                "  --runtime-dir DIR     where default sockets go (default $RUNTIME_DIRECTORY, else\n"
                "                        " RUNTIME_DIR_ROOT " as root, else $XDG_RUNTIME_DIR/vusidecar)\n"
                "  --socket-mode MODE    octal mode of the sockets we create (default 0660)\n"
-               "  --control-group GROUP members may call mutating control methods (besides our uid and root)\n"
+               "  --control-group GROUP members may call mutating control methods (besides our uid and "
+               "root)\n"
                "\n"
                "Behaviour:\n"
                "  --io-engine auto|io_uring|threads\n"
@@ -123,10 +127,20 @@ static int parse_u64(const char *v, bool suffixes, uint64_t *ret) {
                 return -ERANGE;
         if (*end && suffixes) {
                 switch (*end) {
-                case 'K': case 'k': mult = 1ULL << 10; break;
-                case 'M': case 'm': mult = 1ULL << 20; break;
-                case 'G': case 'g': mult = 1ULL << 30; break;
-                default: return -EINVAL;
+                case 'K':
+                case 'k':
+                        mult = 1ULL << 10;
+                        break;
+                case 'M':
+                case 'm':
+                        mult = 1ULL << 20;
+                        break;
+                case 'G':
+                case 'g':
+                        mult = 1ULL << 30;
+                        break;
+                default:
+                        return -EINVAL;
                 }
                 end++;
         }
@@ -265,7 +279,8 @@ int blk_config_parse(const char *what, const char *spec, unsigned int index, con
                         r = set_string(&c.path, v);
                 } else if (strcmp(key, "id") == 0) {
                         if (!id_valid(v)) {
-                                r = usage_error("%s: id=%s: must be 1..32 characters of A-Z a-z 0-9 _ . -", what, v);
+                                r = usage_error("%s: id=%s: must be 1..32 characters of A-Z a-z 0-9 _ . -",
+                                                what, v);
                                 goto fail;
                         }
                         r = set_string(&c.id, v);
@@ -326,22 +341,25 @@ int blk_config_parse(const char *what, const char *spec, unsigned int index, con
                         c.queues = (unsigned int) u;
                 } else if (strcmp(key, "queue-size") == 0) {
                         if (parse_u64(v, false, &u) < 0 || u < 64 || u > 1024 || (u & (u - 1)) != 0) {
-                                r = usage_error("%s: queue-size=%s: must be a power of two from 64 to 1024", what, v);
+                                r = usage_error("%s: queue-size=%s: must be a power of two from 64 to 1024",
+                                                what, v);
                                 goto fail;
                         }
                         c.queue_size = (unsigned int) u;
                 } else if (strcmp(key, "iops") == 0) {
                         if (parse_u64(v, false, &u) < 0) {
-                                r = usage_error("%s: iops=%s: must be a number of operations per second (0 = no limit)",
+                                r = usage_error("%s: iops=%s: must be a number of operations per second (0 "
+                                                "= no limit)",
                                                 what, v);
                                 goto fail;
                         }
                         c.iops = u;
                 } else if (strcmp(key, "bps") == 0) {
                         if (parse_u64(v, true, &u) < 0) {
-                                r = usage_error("%s: bps=%s: must be bytes per second, optionally with K, M or G "
-                                                "(0 = no limit)",
-                                                what, v);
+                                r = usage_error(
+                                        "%s: bps=%s: must be bytes per second, optionally with K, M or G "
+                                        "(0 = no limit)",
+                                        what, v);
                                 goto fail;
                         }
                         c.bps = u;
@@ -375,8 +393,9 @@ int blk_config_parse(const char *what, const char *spec, unsigned int index, con
                         goto fail;
                 }
                 if (!socket_path_valid(c.socket)) {
-                        r = usage_error("%s: socket %s: longer than a unix socket path may be; give socket=PATH",
-                                        what, c.socket);
+                        r = usage_error(
+                                "%s: socket %s: longer than a unix socket path may be; give socket=PATH",
+                                what, c.socket);
                         goto fail;
                 }
         }
@@ -497,7 +516,8 @@ static int parse_socket_mode(const char *v, mode_t *ret) {
         errno = 0;
         m = strtoul(v, &end, 8);
         if (!v[0] || *end || errno != 0 || m > 0777 || v[0] == '-' || v[0] == '+')
-                return usage_error("--socket-mode: %s: must be an octal mode from 0000 to 0777 (e.g. 0660)", v);
+                return usage_error("--socket-mode: %s: must be an octal mode from 0000 to 0777 (e.g. 0660)",
+                                   v);
         *ret = (mode_t) m;
         return 0;
 }
@@ -622,7 +642,8 @@ int options_parse(int argc, char *argv[], Options *ret) {
         if (!io_engine)
                 io_engine = getenv("VU_SIDECAR_IO_ENGINE");
         if (io_engine) {
-                r = parse_io_engine(getenv("VU_SIDECAR_IO_ENGINE") == io_engine ? "VU_SIDECAR_IO_ENGINE" : "--io-engine",
+                r = parse_io_engine(getenv("VU_SIDECAR_IO_ENGINE") == io_engine ? "VU_SIDECAR_IO_ENGINE"
+                                                                                : "--io-engine",
                                     io_engine, &o.io_engine);
                 if (r < 0)
                         goto done;
@@ -630,7 +651,8 @@ int options_parse(int argc, char *argv[], Options *ret) {
         if (!log_level)
                 log_level = getenv("VU_SIDECAR_LOG_LEVEL");
         if (log_level) {
-                r = parse_log_level(getenv("VU_SIDECAR_LOG_LEVEL") == log_level ? "VU_SIDECAR_LOG_LEVEL" : "--log-level",
+                r = parse_log_level(getenv("VU_SIDECAR_LOG_LEVEL") == log_level ? "VU_SIDECAR_LOG_LEVEL"
+                                                                                : "--log-level",
                                     log_level, &o.log_level);
                 if (r < 0)
                         goto done;
@@ -686,7 +708,8 @@ int options_parse(int argc, char *argv[], Options *ret) {
                 }
         }
         if (n_blk_specs == 0 && o.n_net == 0) {
-                r = usage_error("no device to serve: give --blk path=IMAGE (or set VU_SIDECAR_BLK); see --help");
+                r = usage_error(
+                        "no device to serve: give --blk path=IMAGE (or set VU_SIDECAR_BLK); see --help");
                 goto done;
         }
 
@@ -717,7 +740,8 @@ int options_parse(int argc, char *argv[], Options *ret) {
                 }
         for (size_t i = 0; i < o.n_blk; i++)
                 if (o.control_path && strcmp(o.blk[i].socket, o.control_path) == 0) {
-                        r = usage_error("--control: %s: also the socket of device %s", o.control_path, o.blk[i].id);
+                        r = usage_error("--control: %s: also the socket of device %s", o.control_path,
+                                        o.blk[i].id);
                         goto done;
                 }
 

@@ -18,12 +18,12 @@ typedef enum IoEngineKind {
 } IoEngineKind;
 
 typedef enum DeviceSocketMode {
-        DEVICE_SOCKET_SERVER,   /* we listen on the socket path */
-        DEVICE_SOCKET_CLIENT,   /* we connect to the frontend's socket, with backoff */
+        DEVICE_SOCKET_SERVER, /* we listen on the socket path */
+        DEVICE_SOCKET_CLIENT, /* we connect to the frontend's socket, with backoff */
 } DeviceSocketMode;
 
 #define BLK_ID_MAX 32
-#define BLK_SERIAL_MAX 20       /* VIRTIO_BLK_ID_BYTES */
+#define BLK_SERIAL_MAX 20 /* VIRTIO_BLK_ID_BYTES */
 #define BLK_QUEUES_MAX 64
 
 /*
@@ -34,25 +34,25 @@ typedef enum DeviceSocketMode {
  * starts its own).
  */
 typedef enum BlkLock {
-        BLK_LOCK_ON,            /* from start to exit (default) */
-        BLK_LOCK_RUNNING,       /* while a frontend has started queues */
-        BLK_LOCK_OFF,           /* never: the operator guarantees a single writer */
+        BLK_LOCK_ON,      /* from start to exit (default) */
+        BLK_LOCK_RUNNING, /* while a frontend has started queues */
+        BLK_LOCK_OFF,     /* never: the operator guarantees a single writer */
 } BlkLock;
 
 /* One --blk SPEC, with defaults filled in. */
 typedef struct BlkConfig {
-        char *path;             /* image: regular file or block device */
-        char *id;               /* device id */
-        char *socket;           /* vhost-user socket path (default RUNTIME_DIR/ID.sock) */
-        bool socket_explicit;   /* socket= was given (socket activation may still override) */
+        char *path;           /* image: regular file or block device */
+        char *id;             /* device id */
+        char *socket;         /* vhost-user socket path (default RUNTIME_DIR/ID.sock) */
+        bool socket_explicit; /* socket= was given (socket activation may still override) */
         DeviceSocketMode mode;
         bool read_only;
-        char *serial;           /* ≤ 20 bytes, GET_ID answer */
-        unsigned int queues;    /* 1..64 */
-        unsigned int queue_size;/* power of two 64..1024: largest ring we size for */
+        char *serial;            /* ≤ 20 bytes, GET_ID answer */
+        unsigned int queues;     /* 1..64 */
+        unsigned int queue_size; /* power of two 64..1024: largest ring we size for */
         bool discard;
         bool write_zeroes;
-        uint64_t iops;          /* 0 = unlimited */
+        uint64_t iops; /* 0 = unlimited */
         uint64_t bps;
         BlkLock lock;
 } BlkConfig;
@@ -60,16 +60,16 @@ typedef struct BlkConfig {
 typedef struct Options {
         BlkConfig *blk;
         size_t n_blk;
-        char **net_specs;       /* --net SPECs, handed to the net device if built in */
+        char **net_specs; /* --net SPECs, handed to the net device if built in */
         size_t n_net;
 
-        char *runtime_dir;      /* resolved default directory for sockets */
-        char *control_path;     /* NULL: "none" */
+        char *runtime_dir;  /* resolved default directory for sockets */
+        char *control_path; /* NULL: "none" */
         IoEngineKind io_engine;
-        mode_t socket_mode;     /* default 0660 */
-        char *control_group;    /* NULL if not given */
-        gid_t control_gid;      /* valid if control_group */
-        int log_level;          /* syslog priority */
+        mode_t socket_mode;  /* default 0660 */
+        char *control_group; /* NULL if not given */
+        gid_t control_gid;   /* valid if control_group */
+        int log_level;       /* syslog priority */
 } Options;
 
 /*

@@ -70,7 +70,8 @@ void sidecar_update_status(Sidecar *s) {
                 n += (size_t) snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? "; " : "", line);
         }
         if (n < sizeof(buf) && s->n_devices > 0 && s->options.n_blk > 0)
-                n += (size_t) snprintf(buf + n, sizeof(buf) - n, " (%s I/O)", io_engine_to_string(s->io_engine));
+                n += (size_t) snprintf(buf + n, sizeof(buf) - n, " (%s I/O)",
+                                       io_engine_to_string(s->io_engine));
         if (n >= sizeof(buf))
                 buf[sizeof(buf) - 1] = 0;
 
@@ -128,7 +129,8 @@ void sidecar_stop(Sidecar *s) {
                 return;
         s->stopping = true;
         (void) sd_notify(false, "STOPPING=1");
-        event_emit(s, NULL, "stopping", "%llu request(s) in flight", (unsigned long long) sidecar_in_flight(s));
+        event_emit(s, NULL, "stopping", "%llu request(s) in flight",
+                   (unsigned long long) sidecar_in_flight(s));
 
         for (size_t i = 0; i < s->n_devices; i++) {
                 Device *d = s->devices[i];
@@ -141,8 +143,8 @@ void sidecar_stop(Sidecar *s) {
         }
         sidecar_update_status(s);
 
-        r = sd_event_add_time_relative(s->event, &s->stop_timer, CLOCK_MONOTONIC, SIDECAR_STOP_TIMEOUT_USEC, 0,
-                                       sidecar_on_stop_timeout, s);
+        r = sd_event_add_time_relative(s->event, &s->stop_timer, CLOCK_MONOTONIC, SIDECAR_STOP_TIMEOUT_USEC,
+                                       0, sidecar_on_stop_timeout, s);
         if (r < 0)
                 log_warning_errno(r, "Failed to arm the stop timeout, ignoring: %m");
         sidecar_check_stopped(s);
@@ -299,7 +301,8 @@ static int sidecar_setup(Sidecar *s) {
                 }
                 if (strcmp(name, "vhost-user") == 0 || (strcmp(name, "unknown") == 0 && n_fds == 1)) {
                         if (s->n_devices != 1) {
-                                log_error("Socket activation: an fd named \"%s\" needs exactly one device, but "
+                                log_error("Socket activation: an fd named \"%s\" needs exactly one device, "
+                                          "but "
                                           "there are %zu; name the fds after the device ids.",
                                           name, s->n_devices);
                                 safe_close(fd);
@@ -310,7 +313,8 @@ static int sidecar_setup(Sidecar *s) {
                 } else
                         d = sidecar_find_device(s, name);
                 if (!d) {
-                        log_warning("Socket activation: no device is called \"%s\", closing fd %d.", name, fd);
+                        log_warning("Socket activation: no device is called \"%s\", closing fd %d.", name,
+                                    fd);
                         safe_close(fd);
                         continue;
                 }
@@ -338,7 +342,8 @@ static int sidecar_setup(Sidecar *s) {
         if (need_dir) {
                 r = mkdir_p(s->options.runtime_dir, 0755);
                 if (r < 0) {
-                        log_error_errno(r, "Failed to create the runtime directory %s: %m", s->options.runtime_dir);
+                        log_error_errno(r, "Failed to create the runtime directory %s: %m",
+                                        s->options.runtime_dir);
                         for (size_t k = 0; k < s->n_devices; k++)
                                 safe_close(activated[k]);
                         return 1;
@@ -432,9 +437,11 @@ int main(int argc, char *argv[]) {
                         return 1;
                 }
         } else if (s.options.control_path)
-                log_debug("This build has no control socket; ignoring --control %s.", s.options.control_path);
+                log_debug("This build has no control socket; ignoring --control %s.",
+                          s.options.control_path);
 
-        event_emit(&s, NULL, "ready", "serving %zu device(s), %s I/O", s.n_devices, io_engine_to_string(s.io_engine));
+        event_emit(&s, NULL, "ready", "serving %zu device(s), %s I/O", s.n_devices,
+                   io_engine_to_string(s.io_engine));
         free(s.last_status);
         s.last_status = NULL;
         sidecar_update_status(&s);

@@ -21,28 +21,28 @@ typedef struct Device Device;
 
 struct Sidecar {
         sd_event *event;
-        Options options;                /* as parsed; owned */
+        Options options; /* as parsed; owned */
 
-        IoEngineKind io_engine;         /* resolved: IO_ENGINE_IO_URING or IO_ENGINE_THREADS */
-        char io_engine_reason[128];     /* why auto chose threads ("io_uring_queue_init: …"), or "" */
+        IoEngineKind io_engine;     /* resolved: IO_ENGINE_IO_URING or IO_ENGINE_THREADS */
+        char io_engine_reason[128]; /* why auto chose threads ("io_uring_queue_init: …"), or "" */
 
-        Device **devices;               /* in command-line order; owned */
+        Device **devices; /* in command-line order; owned */
         size_t n_devices;
 
-        uint64_t start_realtime_usec;   /* CLOCK_REALTIME at start, for "started at" */
-        uint64_t start_monotonic_usec;  /* CLOCK_MONOTONIC at start, for uptime */
+        uint64_t start_realtime_usec;  /* CLOCK_REALTIME at start, for "started at" */
+        uint64_t start_monotonic_usec; /* CLOCK_MONOTONIC at start, for uptime */
 
         /* The control socket: a socket-activated fd named "control" (owned,
          * -EBADF if none); otherwise control-*.c binds options.control_path. */
         int control_fd;
-        void *control;                  /* control-*.c's state; NULL until control_start() */
+        void *control; /* control-*.c's state; NULL until control_start() */
 
         EventLog events;
 
-        bool stopping;                  /* SIGTERM/SIGINT seen: draining */
+        bool stopping; /* SIGTERM/SIGINT seen: draining */
         int exit_code;
-        sd_event_source *stop_timer;    /* forces the exit if draining takes too long */
-        char *last_status;              /* the last STATUS= sent, to avoid resending */
+        sd_event_source *stop_timer; /* forces the exit if draining takes too long */
+        char *last_status;           /* the last STATUS= sent, to avoid resending */
 };
 
 /* How long a graceful stop may wait for in-flight requests. */

@@ -1,15 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Implementation of stats.h: names and the latency bucket arithmetic. */
-#include "macro.h"
 #include "stats.h"
+#include "macro.h"
 
 static const char *const request_names[_STATS_REQ_MAX] = {
-        [STATS_REQ_READ] = "read",
-        [STATS_REQ_WRITE] = "write",
-        [STATS_REQ_FLUSH] = "flush",
-        [STATS_REQ_GET_ID] = "get-id",
-        [STATS_REQ_DISCARD] = "discard",
-        [STATS_REQ_WRITE_ZEROES] = "write-zeroes",
+        [STATS_REQ_READ] = "read",       [STATS_REQ_WRITE] = "write",
+        [STATS_REQ_FLUSH] = "flush",     [STATS_REQ_GET_ID] = "get-id",
+        [STATS_REQ_DISCARD] = "discard", [STATS_REQ_WRITE_ZEROES] = "write-zeroes",
         [STATS_REQ_OTHER] = "other",
 };
 

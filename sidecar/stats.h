@@ -13,13 +13,13 @@
 
 /* Request kinds a device counts; a device type maps its own opcodes onto these. */
 typedef enum StatsRequestType {
-        STATS_REQ_READ,          /* blk IN */
-        STATS_REQ_WRITE,         /* blk OUT */
+        STATS_REQ_READ,  /* blk IN */
+        STATS_REQ_WRITE, /* blk OUT */
         STATS_REQ_FLUSH,
         STATS_REQ_GET_ID,
         STATS_REQ_DISCARD,
         STATS_REQ_WRITE_ZEROES,
-        STATS_REQ_OTHER,         /* unknown or unsupported opcodes */
+        STATS_REQ_OTHER, /* unknown or unsupported opcodes */
         _STATS_REQ_MAX,
 } StatsRequestType;
 
@@ -28,7 +28,7 @@ typedef enum StatsStatus {
         STATS_STATUS_OK,
         STATS_STATUS_IOERR,
         STATS_STATUS_UNSUPP,
-        STATS_STATUS_MALFORMED,  /* no writable status byte: nothing could be reported */
+        STATS_STATUS_MALFORMED, /* no writable status byte: nothing could be reported */
         _STATS_STATUS_MAX,
 } StatsStatus;
 
@@ -40,14 +40,14 @@ typedef enum StatsStatus {
 #define STATS_LATENCY_BUCKETS 32
 
 typedef struct IoStats {
-        uint64_t requests[_STATS_REQ_MAX];    /* completed, by type */
-        uint64_t status[_STATS_STATUS_MAX];   /* completed, by outcome */
-        uint64_t bytes_read;                  /* backend→guest data bytes (reads, GET_ID) */
-        uint64_t bytes_written;               /* guest→backend data bytes (writes) */
-        uint64_t bytes_discarded;             /* discard and write-zeroes ranges, in bytes */
-        uint64_t in_flight;                   /* popped, not yet pushed back (a gauge) */
-        uint64_t throttled;                   /* requests that had to wait for the I/O limits */
-        uint64_t latency_usec_total;          /* sum, for an average */
+        uint64_t requests[_STATS_REQ_MAX];  /* completed, by type */
+        uint64_t status[_STATS_STATUS_MAX]; /* completed, by outcome */
+        uint64_t bytes_read;                /* backend→guest data bytes (reads, GET_ID) */
+        uint64_t bytes_written;             /* guest→backend data bytes (writes) */
+        uint64_t bytes_discarded;           /* discard and write-zeroes ranges, in bytes */
+        uint64_t in_flight;                 /* popped, not yet pushed back (a gauge) */
+        uint64_t throttled;                 /* requests that had to wait for the I/O limits */
+        uint64_t latency_usec_total;        /* sum, for an average */
         uint64_t latency[STATS_LATENCY_BUCKETS];
 } IoStats;
 
@@ -62,7 +62,7 @@ uint64_t stats_latency_bucket_limit(unsigned int i);
 void stats_account(IoStats *s, StatsRequestType type, StatsStatus status, uint64_t usec);
 
 static inline void stats_reset(IoStats *s) {
-        uint64_t in_flight = s->in_flight;   /* a gauge, not a counter: keep it */
+        uint64_t in_flight = s->in_flight; /* a gauge, not a counter: keep it */
 
         memset(s, 0, sizeof(*s));
         s->in_flight = in_flight;

@@ -15,11 +15,11 @@
 #include <stdint.h>
 
 typedef struct Throttle {
-        uint64_t iops;           /* operations per second, 0 = unlimited */
-        uint64_t bps;            /* bytes per second, 0 = unlimited */
+        uint64_t iops; /* operations per second, 0 = unlimited */
+        uint64_t bps;  /* bytes per second, 0 = unlimited */
         double ops_tokens;
         double byte_tokens;
-        uint64_t last_usec;      /* when the buckets were last refilled */
+        uint64_t last_usec; /* when the buckets were last refilled */
 } Throttle;
 
 /* Set new limits (0 = none) at time @now_usec; the buckets start full. */
