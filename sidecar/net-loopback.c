@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The loopback back end: every frame a queue pair's transmit ring carries
+ * comes back on the same pair's receive ring, copied once, straight from
+ * the guest's transmit buffers into its receive buffers (no bounce
+ * buffer), spread over several receive buffers when MRG_RXBUF was
+ * negotiated. The virtio-net header travels with the frame, so offload
+ * metadata (partial checksum, GSO type and size) arrives as it was sent.
+ *
+ * No receive buffer: the frame stays in the transmit ring (not popped)
+ * and receive-queue kicks are armed, as a NIC's back-pressure would; if
+ * the guest posts nothing for NET_HOLD_USEC, frames are dropped and
+ * counted as no_rx_buffer until buffers come back, so a guest that never
+ * reads cannot wedge its own transmit path.
+ *
+ * Also the iovec helpers the other net files share.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+#include "log.h"
+#include "macro.h"
+#include "net-internal.h"
+
+/* ---- iovec helpers ------------------------------------------------------------- */
+
+uint64_t net_iov_size(const struct iovec *iov, unsigned int n) {
+        uint64_t s = 0;
+
+        for (unsigned int i = 0; i < n; i++)
+                s += iov[i].iov_len;
+        return s;
+}
+
+size_t net_iov_to_buf(const struct iovec *iov, unsigned int n, size_t skip, void *buf, size_t len) {
+        size_t done = 0;
+
+        for (unsigned int i = 0; i < n && done < len; i++) {
+                size_t l = iov[i].iov_len, c;
+
+                if (skip >= l) {
+                        skip -= l;
+                        continue;
+                }
+                c = MIN(l - skip, len - done);
+                memcpy((uint8_t *) buf + done, (const uint8_t *) iov[i].iov_base + skip, c);
+                done += c;
+                skip = 0;
+        }
+        return done;
+}
+
+size_t net_iov_from_buf(const struct iovec *iov, unsigned int n, size_t skip, const void *buf, size_t len) {
+        size_t done = 0;
+
+        for (unsigned int i = 0; i < n && done < len; i++) {
+                size_t l = iov[i].iov_len, c;
+
+                if (skip >= l) {
+                        skip -= l;
+                        continue;
+                }
+                c = MIN(l - skip, len - done);
+                memcpy((uint8_t *) iov[i].iov_base + skip, (const uint8_t *) buf + done, c);
+                done += c;
+                skip = 0;
+        }
+        return done;
+}
+
+/* A read position in an iovec list. */
+typedef struct IovCursor {
+        const struct iovec *iov;
+        unsigned int n;
+        size_t off;             /* into iov[0] */
+} IovCursor;
+
+static void cursor_init(IovCursor *c, const struct iovec *iov, unsigned int n, size_t skip) {
+        *c = (IovCursor) { .iov = iov, .n = n };
+        while (c->n > 0 && skip >= c->iov->iov_len) {
+                skip -= c->iov->iov_len;
+                c->iov++;
+                c->n--;
+        }
+        c->off = skip;
+}
+
+/* Copy up to @len bytes from @src (advancing it) into @dst at @dst_skip. Returns bytes copied. */
+static size_t cursor_copy_to(IovCursor *src, const struct iovec *dst, unsigned int dst_n, size_t dst_skip,
+                             size_t len) {
+        size_t done = 0;
+
+        for (unsigned int i = 0; i < dst_n && done < len && src->n > 0; i++) {
+                size_t dl = dst[i].iov_len, doff;
+
+                if (dst_skip >= dl) {
+                        dst_skip -= dl;
+                        continue;
+                }
+                doff = dst_skip;
+                dst_skip = 0;
+                while (doff < dl && done < len && src->n > 0) {
+                        size_t c = MIN(MIN(dl - doff, src->iov->iov_len - src->off), len - done);
+
+                        memcpy((uint8_t *) dst[i].iov_base + doff, (const uint8_t *) src->iov->iov_base + src->off,
+                               c);
+                        doff += c;
+                        done += c;
+                        src->off += c;
+                        if (src->off == src->iov->iov_len) {
+                                src->iov++;
+                                src->n--;
+                                src->off = 0;
+                        }
+                }
+        }
+        return done;
+}
+
+/* The Internet checksum of @len bytes at @skip of @iov, as a completed (folded, inverted) value. */
+static uint16_t iov_inet_csum(const struct iovec *iov, unsigned int n, size_t skip, size_t len) {
+        uint64_t sum = 0;
+        size_t pos = 0;
+
+        for (unsigned int i = 0; i < n && pos < len; i++) {
+                const uint8_t *b = iov[i].iov_base;
+                size_t l = iov[i].iov_len;
+
+                if (skip >= l) {
+                        skip -= l;
+                        continue;
+                }
+                for (size_t k = skip; k < l && pos < len; k++, pos++)
+                        sum += (pos & 1) ? b[k] : (uint64_t) b[k] << 8;
+                skip = 0;
+        }
+        while (sum >> 16)
+                sum = (sum & 0xffff) + (sum >> 16);
+        return (uint16_t) ~sum;
+}
+
+/* ---- the loopback ------------------------------------------------------------- */
+
+/* Write @len bytes of @buf at byte @offset of the frame spread over the first @ne receive elements. */
+static void rx_elems_write(NetPair *p, unsigned int ne, size_t offset, const void *buf, size_t len) {
+        for (unsigned int j = 0; j < ne && len > 0; j++) {
+                const VuVirtqElement *e = &p->rx_elems[j];
+                size_t l = p->rx_len[j], c;
+
+                if (offset >= l) {
+                        offset -= l;
+                        continue;
+                }
+                c = net_iov_from_buf(e->in_sg, e->in_num, offset, buf, MIN(len, l - offset));
+                buf = (const uint8_t *) buf + c;
+                len -= c;
+                offset = 0;
+        }
+}
+
+/*
+ * Take receive buffers for @need bytes into p->rx_elems. Returns the
+ * number taken, 0 if the frame must be dropped (why in @ret_drop), or
+ * -EAGAIN if the ring has not enough buffers yet. Nothing stays taken
+ * unless the return is positive.
+ */
+static int loopback_take_rx(NetPair *p, VuVirtq *rx, uint64_t need, NetDrop *ret_drop) {
+        NetDevice *n = p->net;
+        VuDev *vu = &n->dev.vu;
+        unsigned int ne = 0, iov_used = 0;
+        unsigned int max_elems = n->mrg_rxbuf ? NET_RX_ELEMS_MAX : 1;
+        uint64_t cap = 0;
+
+        while (cap < need && ne < max_elems) {
+                VuVirtqElement *e = &p->rx_elems[ne];
+                int k = vu_queue_pop_into(vu, rx, e, p->rx_iov + iov_used, NET_RX_IOV_MAX - iov_used);
+
+                if (k == 0) {
+                        (void) vu_queue_rewind(vu, rx, ne);
+                        if (p->hold_expired) {
+                                *ret_drop = NET_DROP_NO_RX_BUFFER;
+                                return 0;
+                        }
+                        return -EAGAIN;
+                }
+                if (k == -E2BIG) {
+                        (void) vu_queue_rewind(vu, rx, ne);
+                        *ret_drop = NET_DROP_RX_BUFFER_TOO_SMALL;
+                        return 0;
+                }
+                if (k < 0) {
+                        /* The ring is malformed: the library panicked, the device detaches. */
+                        (void) vu_queue_rewind(vu, rx, ne);
+                        *ret_drop = NET_DROP_MALFORMED;
+                        return 0;
+                }
+                p->rx_len[ne] = (uint32_t) MIN(net_iov_size(e->in_sg, e->in_num), (uint64_t) UINT32_MAX);
+                cap += p->rx_len[ne];
+                iov_used += e->out_num + e->in_num;
+                ne++;
+        }
+        if (cap < need) {
+                (void) vu_queue_rewind(vu, rx, ne);
+                *ret_drop = NET_DROP_RX_BUFFER_TOO_SMALL;
+                return 0;
+        }
+        return (int) ne;
+}
+
+/*
+ * One transmitted frame (@te) into the receive ring. Returns 0 when the
+ * frame is done with (delivered or dropped and counted), -EAGAIN when it
+ * must wait for receive buffers.
+ */
+static int loopback_frame(NetPair *p, VuVirtq *rx, const VuVirtqElement *te) {
+        NetDevice *n = p->net;
+        VuDev *vu = &n->dev.vu;
+        unsigned int txq = net_tx_qidx(p->index), rxq = net_rx_qidx(p->index), hdr_len = n->hdr_len;
+        struct virtio_net_hdr_mrg_rxbuf h = {};
+        uint64_t out_len = net_iov_size(te->out_sg, te->out_num), frame_len;
+        uint16_t csum_start = 0, csum_offset = 0;
+        bool fix_csum = false;
+        NetDrop why = NET_DROP_NO_RX_BUFFER;
+        uint8_t gso;
+        size_t off;
+        int ne;
+
+        if (te->in_num > 0 || out_len < hdr_len) {
+                net_count_drop(n, txq, NET_DROP_MALFORMED);
+                return 0;
+        }
+        frame_len = out_len - hdr_len;
+        if (frame_len > NET_FRAME_MAX) {
+                net_count_drop(n, txq, NET_DROP_TOO_BIG);
+                return 0;
+        }
+        if (!n->link_up) {
+                net_count_drop(n, txq, NET_DROP_LINK_DOWN);
+                return 0;
+        }
+
+        net_iov_to_buf(te->out_sg, te->out_num, 0, &h, hdr_len);
+        gso = h.hdr.gso_type & (uint8_t) ~VIRTIO_NET_HDR_GSO_ECN;
+        if (gso != VIRTIO_NET_HDR_GSO_NONE &&
+            (gso >= 8 || !(n->guest_gso & (1u << gso)) ||
+             ((h.hdr.gso_type & VIRTIO_NET_HDR_GSO_ECN) && !n->guest_ecn))) {
+                net_count_drop(n, txq, NET_DROP_OFFLOAD);
+                return 0;
+        }
+        if (h.hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+                csum_start = le16toh(h.hdr.csum_start);
+                csum_offset = le16toh(h.hdr.csum_offset);
+                if ((uint64_t) csum_start + csum_offset + 2 > frame_len) {
+                        net_count_drop(n, txq, NET_DROP_MALFORMED);
+                        return 0;
+                }
+                if (!n->guest_csum) {
+                        /* The receiver cannot take a partial checksum: complete it here (not for GSO,
+                         * whose segments would each need one). */
+                        if (gso != VIRTIO_NET_HDR_GSO_NONE) {
+                                net_count_drop(n, txq, NET_DROP_OFFLOAD);
+                                return 0;
+                        }
+                        fix_csum = true;
+                }
+        }
+
+        ne = loopback_take_rx(p, rx, hdr_len + frame_len, &why);
+        if (ne < 0)
+                return ne;
+        if (ne == 0) {
+                /* Lost on its way back: both directions count it. */
+                net_count_drop(n, txq, why);
+                net_count_drop(n, rxq, why);
+                return 0;
+        }
+        p->hold_expired = false;
+
+        /* The receive header: as sent, less what the receiver did not accept, with the buffer count. */
+        if (fix_csum || !n->guest_csum)
+                h.hdr.flags = 0;
+        else
+                h.hdr.flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        if (hdr_len >= sizeof(struct virtio_net_hdr_mrg_rxbuf))
+                h.num_buffers = htole16((uint16_t) ne);
+        rx_elems_write(p, (unsigned) ne, 0, &h, hdr_len);
+
+        /* The frame itself: one copy, transmit buffers → receive buffers. */
+        {
+                IovCursor src;
+                size_t left = frame_len;
+
+                cursor_init(&src, te->out_sg, te->out_num, hdr_len);
+                off = hdr_len;
+                for (int j = 0; j < ne; j++) {
+                        const VuVirtqElement *e = &p->rx_elems[j];
+                        size_t room = p->rx_len[j] > off ? p->rx_len[j] - off : 0, c;
+
+                        c = cursor_copy_to(&src, e->in_sg, e->in_num, off, MIN(room, left));
+                        left -= c;
+                        p->rx_len[j] = (uint32_t) (off + c);
+                        off = 0;
+                }
+        }
+        if (fix_csum) {
+                uint16_t sum = iov_inet_csum(te->out_sg, te->out_num, hdr_len + (size_t) csum_start,
+                                             (size_t) (frame_len - csum_start));
+
+                if (sum == 0 && csum_offset == 6)
+                        sum = 0xffff; /* UDP: zero means "no checksum" */
+                sum = htobe16(sum);
+                rx_elems_write(p, (unsigned) ne, hdr_len + (size_t) csum_start + csum_offset, &sum, 2);
+        }
+
+        for (int j = 0; j < ne; j++)
+                vu_queue_fill(vu, rx, &p->rx_elems[j], p->rx_len[j], p->rx_used++);
+        net_count_frame(n, txq, frame_len);
+        net_count_frame(n, rxq, frame_len);
+        return 0;
+}
+
+bool net_tx_drop_long(NetPair *p, VuVirtq *tx) {
+        NetDevice *n = p->net;
+        VuVirtqElement *e = vu_queue_pop(&n->dev.vu, tx, sizeof(VuVirtqElement));
+
+        if (!e)
+                return false;
+        log_debug("%s: tx %u: a frame of %u buffers (more than %u), dropping it", n->dev.id, p->index,
+                  e->out_num + e->in_num, NET_TX_IOV_MAX);
+        net_count_drop(n, net_tx_qidx(p->index), NET_DROP_MALFORMED);
+        vu_queue_fill(&n->dev.vu, tx, e, 0, p->tx_used++);
+        free(e);
+        return true;
+}
+
+unsigned int net_loopback_run(NetPair *p, unsigned int budget) {
+        NetDevice *n = p->net;
+        VuDev *vu = &n->dev.vu;
+        unsigned int txq = net_tx_qidx(p->index), rxq = net_rx_qidx(p->index), taken = 0;
+        VuVirtq *tx, *rx;
+
+        if (!net_queue_usable(n, txq))
+                return 0;
+        tx = net_queue(n, txq);
+        /* A stopped receive queue cannot take anything: leave the frames where they are. */
+        if (!net_queue_usable(n, rxq))
+                return 0;
+        rx = net_queue(n, rxq);
+
+        while (taken < budget) {
+                VuVirtqElement te;
+                int k;
+
+                /* Waiting for receive buffers: a cheap look at the ring (polling finds them before the kick). */
+                if (p->rx_wait && !p->hold_expired && !net_pair_wait_rx(p))
+                        break;
+                k = vu_queue_pop_into(vu, tx, &te, p->tx_iov, NET_TX_IOV_MAX);
+                if (k == 0)
+                        break;
+                if (k == -E2BIG) {
+                        if (!net_tx_drop_long(p, tx))
+                                break;
+                        taken++;
+                        continue;
+                }
+                if (k < 0)
+                        break;
+                if (loopback_frame(p, rx, &te) == -EAGAIN) {
+                        (void) vu_queue_rewind(vu, tx, 1);
+                        if (net_pair_wait_rx(p))
+                                continue;
+                        break;
+                }
+                vu_queue_fill(vu, tx, &te, 0, p->tx_used++);
+                taken++;
+        }
+        net_pair_flush(p);
+        return taken;
+}
