@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * vuctl set KEY VALUE…: change the sidecar while it runs — log-level,
- * read-only, iops, bps, poll. Every pair is checked before anything is
+ * read-only, iops, bps, poll, link. Every pair is checked before anything is
  * sent, so a typo in the third pair does not leave the first two applied.
  */
 #include <string.h>
@@ -12,11 +12,12 @@ int verb_set(Vuctl *ctx, int argc, char *argv[]) {
         static const char *const levels[] = {VL_LOG_LEVELS};
         const char *level = NULL;
         bool have_ro = false, read_only = false, have_iops = false, have_bps = false, have_poll = false;
+        bool have_link = false, link_up = true;
         uint64_t iops = 0, bps = 0, poll = 0;
         int r;
 
         if (argc < 3 || (argc - 1) % 2 != 0)
-                return vuctl_usage_error("set takes KEY VALUE pairs: log-level, read-only, iops, bps, poll");
+                return vuctl_usage_error("set takes KEY VALUE pairs: log-level, read-only, iops, bps, poll, link");
 
         for (int i = 1; i < argc; i += 2) {
                 const char *key = argv[i], *value = argv[i + 1];
@@ -56,9 +57,17 @@ int verb_set(Vuctl *ctx, int argc, char *argv[]) {
                                         "poll takes microseconds from 0 to 1000000, or off, not '%s'",
                                         value);
                         have_poll = true;
+                } else if (strcmp(key, "link") == 0) {
+                        if (strcmp(value, "up") == 0)
+                                link_up = true;
+                        else if (strcmp(value, "down") == 0)
+                                link_up = false;
+                        else
+                                return vuctl_usage_error("link takes up or down, not '%s'", value);
+                        have_link = true;
                 } else
                         return vuctl_usage_error(
-                                "unknown setting '%s' (log-level, read-only, iops, bps, poll)", key);
+                                "unknown setting '%s' (log-level, read-only, iops, bps, poll, link)", key);
         }
 
         if (level) {
@@ -128,6 +137,22 @@ int verb_set(Vuctl *ctx, int argc, char *argv[]) {
                 else
                         printf("poll: %" PRIu64 " µs -> %" PRIu64 " µs (0: off)\n",
                                json_get_uint(reply, VL_FIELD_PREVIOUS, 0), poll);
+        }
+        if (have_link) {
+                _cleanup_(json_object_putp) json_object *reply = NULL;
+                json_object *p = vuctl_device_params(ctx);
+
+                if (!p)
+                        return VUCTL_EXIT_DAEMON;
+                json_object_object_add(p, VL_PARAM_UP, json_object_new_boolean(link_up));
+                r = vuctl_call(ctx, VL_METHOD_SET_LINK, p, &reply);
+                if (r != VUCTL_EXIT_OK)
+                        return r;
+                if (ctx->output == OUTPUT_JSON)
+                        vuctl_print_json(reply, true);
+                else
+                        printf("link: %s -> %s\n", json_get_bool(reply, VL_FIELD_PREVIOUS, true) ? "up" : "down",
+                               link_up ? "up" : "down");
         }
         return VUCTL_EXIT_OK;
 }

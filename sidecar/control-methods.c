@@ -23,6 +23,7 @@
 #include "events.h"
 #include "libvhost-user-ext.h"
 #include "log.h"
+#include "net.h"
 #include "sidecar.h"
 #include "stats.h"
 #include "varlink.h"
@@ -351,7 +352,9 @@ static json_object *device_status_json(Device *d) {
         json_add_str(o, VL_FIELD_LAST_ERROR, ready && *vu_last_error(&d->vu) ? vu_last_error(&d->vu) : NULL);
         json_add_u64(o, VL_FIELD_POLL_USEC, device_get_poll_usec ? device_get_poll_usec(d) : 0);
         json_object_object_add(o, VL_FIELD_CONFIG,
-                               device_is_blk(d) ? blk_config_json(d) : json_object_new_object());
+                               device_is_blk(d)   ? blk_config_json(d)
+                               : device_is_net(d) ? net_config_json(d)
+                                                  : json_object_new_object());
         return o;
 }
 
@@ -463,6 +466,9 @@ static json_object *device_stats_json(Device *d) {
                 add_queue_counters(e, &qi.stats);
                 if (d->vtable->fill_queue_stats && d->vtable->fill_queue_stats(d, q, &qio) == 0)
                         json_object_object_add(e, VL_FIELD_DEVICE_COUNTERS, io_stats_json(&qio));
+                /* Net queues also count packets, drops by reason and frame sizes, with their direction. */
+                if (device_is_net(d))
+                        json_object_object_add(e, VL_FIELD_NET, net_queue_stats_json(d, q));
                 json_object_array_add(queues, e);
 
                 total.kicks += qi.stats.kicks;
@@ -491,6 +497,8 @@ static json_object *device_stats_json(Device *d) {
                         json_add_u64(dc, "connections_refused", d->connections_refused);
                 }
                 json_object_object_add(o, VL_FIELD_DEVICE_COUNTERS, dc);
+                if (device_is_net(d))
+                        json_object_object_add(o, VL_FIELD_NET, net_stats_json(d));
         }
         return o;
 }
@@ -813,6 +821,38 @@ static int method_set_polling(ControlClient *c, json_object *params, unsigned fl
         return control_client_reply(c, p);
 }
 
+static int method_set_link(ControlClient *c, json_object *params, unsigned flags, void *userdata) {
+        static const char *const known[] = {VL_PARAM_DEVICE, VL_PARAM_UP, NULL};
+        Sidecar *s = userdata;
+        bool up = true, previous;
+        json_object *p;
+        Device *d;
+        char what[96];
+        int r;
+
+        if (!control_check_params(c, params, known))
+                return 0;
+        r = varlink_param_bool(params, VL_PARAM_UP, true, &up);
+        if (r < 0)
+                return control_client_error_invalid_parameter(c, VL_PARAM_UP, "%s",
+                                                              r == -ENOENT ? "missing" : "must be true or false");
+        if (!control_resolve_device(c, s, params, false, &d))
+                return 0;
+        if (!device_is_net(d))
+                return error_not_supported(c, d, "only network devices have a link");
+        previous = net_get_link(d);
+        r = net_set_link(d, up);
+        if (r < 0)
+                return control_client_error_errno(c, r, "%s: cannot set the link", d->id);
+        snprintf(what, sizeof(what), "%s: link %s", d->id, up ? "up" : "down");
+        log_mutation(c, what);
+        p = json_object_new_object();
+        if (!p)
+                return -ENOMEM;
+        json_add_bool(p, VL_FIELD_PREVIOUS, previous);
+        return control_client_reply(c, p);
+}
+
 static int method_resize(ControlClient *c, json_object *params, unsigned flags, void *userdata) {
         static const char *const known[] = {VL_PARAM_DEVICE, VL_PARAM_SIZE, NULL};
         Sidecar *s = userdata;
@@ -960,6 +1000,7 @@ static const ControlMethod methods[] = {
         {VL_METHOD_SET_READ_ONLY, method_set_read_only, CONTROL_METHOD_MUTATING},
         {VL_METHOD_SET_LIMITS, method_set_limits, CONTROL_METHOD_MUTATING},
         {VL_METHOD_SET_POLLING, method_set_polling, CONTROL_METHOD_MUTATING},
+        {VL_METHOD_SET_LINK, method_set_link, CONTROL_METHOD_MUTATING},
         {VL_METHOD_RESIZE, method_resize, CONTROL_METHOD_MUTATING},
         {VL_METHOD_RESET_STATS, method_reset_stats, CONTROL_METHOD_MUTATING},
         {VL_METHOD_MONITOR, method_monitor, CONTROL_METHOD_STREAM},

@@ -21,6 +21,7 @@
 #include "device.h"
 #include "events.h"
 #include "log.h"
+#include "net.h"
 #include "sidecar.h"
 
 struct DeviceWatch {
@@ -501,5 +502,11 @@ void device_describe(const Device *d, char *buf, size_t size) {
                 break;
         default:
                 snprintf(buf, size, "%s: stopping", d->id);
+        }
+        /* Net devices add their link and polling mode (", link up, loopback, poll adaptive 50us"). */
+        if (d->type == DEVICE_NET && size > 0) {
+                size_t l = strnlen(buf, size - 1);
+
+                net_describe(d, buf + l, size - l);
         }
 }

@@ -279,7 +279,7 @@ static void test_interface_description(void) {
                 VL_METHOD_GET_QUEUES,    VL_METHOD_DUMP_QUEUE,    VL_METHOD_GET_LOG,
                 VL_METHOD_SET_LOG_LEVEL, VL_METHOD_SET_READ_ONLY, VL_METHOD_SET_LIMITS,
                 VL_METHOD_SET_POLLING,   VL_METHOD_RESIZE,        VL_METHOD_RESET_STATS,
-                VL_METHOD_MONITOR,
+                VL_METHOD_MONITOR,       VL_METHOD_SET_LINK,
         };
         char needle[128];
 

@@ -28,6 +28,7 @@
 #define VL_METHOD_SET_READ_ONLY VL_INTERFACE ".SetReadOnly"
 #define VL_METHOD_SET_LIMITS VL_INTERFACE ".SetLimits"
 #define VL_METHOD_SET_POLLING VL_INTERFACE ".SetPolling"
+#define VL_METHOD_SET_LINK VL_INTERFACE ".SetLink"
 #define VL_METHOD_RESIZE VL_INTERFACE ".Resize"
 #define VL_METHOD_RESET_STATS VL_INTERFACE ".ResetStats"
 #define VL_METHOD_MONITOR VL_INTERFACE ".Monitor"
@@ -53,6 +54,7 @@
 #define VL_PARAM_IOPS "iops"           /* SetLimits: 0 = unlimited */
 #define VL_PARAM_BPS "bps"             /* SetLimits: 0 = unlimited */
 #define VL_PARAM_POLL_USEC "poll_usec" /* SetPolling: 0 = off */
+#define VL_PARAM_UP "up"                 /* SetLink: the net link state */
 #define VL_PARAM_SIZE "size"           /* Resize: bytes */
 
 /* Error parameters */
@@ -106,6 +108,7 @@
 #define VL_FIELD_INFLIGHT_BUFFER "inflight_buffer"
 #define VL_FIELD_LAST_ERROR "last_error"
 #define VL_FIELD_POLL_USEC "poll_usec"
+#define VL_FIELD_NET "net" /* GetStatus config / GetStats: the net device's own counters */
 #define VL_FIELD_CONFIG "config" /* device-specific settings, an object */
 
 /* GetStats */
