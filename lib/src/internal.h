@@ -174,6 +174,13 @@ void vu_mem_unmap_all(VuDev *dev);
 /* Pointer to [gpa, gpa+len) if it lies wholly inside one region, else NULL. len 0 is refused. */
 void *vu_mem_gpa_range(VuDev *dev, uint64_t gpa, uint64_t len);
 
+/*
+ * The region holding guest address @gpa, or NULL. For the descriptor walker,
+ * which keeps the region of a chain's last buffer and translates the next
+ * ones against it inline; the pointer is good until the memory table changes.
+ */
+const VuDevRegion *vu_mem_region_find(VuDev *dev, uint64_t gpa);
+
 /* Pointer to [qva, qva+len) in the frontend's address space, wholly inside one region, else NULL. */
 void *vu_mem_qva_range(VuDev *dev, uint64_t qva, uint64_t len);
 

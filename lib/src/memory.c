@@ -166,6 +166,10 @@ _public_ void *vu_gpa_to_va(VuDev *dev, uint64_t *plen, uint64_t guest_addr) {
         return region_host(r) + off;
 }
 
+const VuDevRegion *vu_mem_region_find(VuDev *dev, uint64_t gpa) {
+        return dev ? region_find(dev, gpa) : NULL;
+}
+
 void *vu_mem_gpa_range(VuDev *dev, uint64_t gpa, uint64_t len) {
         VuDevRegion *r;
         uint64_t off;
