@@ -40,6 +40,13 @@ _Static_assert(VIRTQUEUE_MAX_SIZE % 64 == 0 && VU_MAX_INDIRECT_DESCS % 64 == 0, 
 
 /* ---- the descriptor walker ---------------------------------------------- */
 
+/*
+ * This runs for every buffer the guest hands us, so its common case (a
+ * buffer inside the region the previous one was in) is inline and branches
+ * to out-of-line code only for errors and buffers that cross regions. Every
+ * check stays on the common path; only their reporting is out of line.
+ */
+
 typedef struct Walk {
         VuDev *dev;
         struct iovec *iov;      /* NULL: count only */
@@ -49,24 +56,37 @@ typedef struct Walk {
         bool seen_write;
         uint64_t total;         /* bytes of every descriptor, bounded by UINT32_MAX */
         VqChain chain;
+        const VuDevRegion *region; /* where the last buffer was: the next is likely there too */
         char *err;
         size_t errlen;
 } Walk;
 
-static int walk_fail(Walk *w, const char *fmt, ...) _printf_(2, 3);
-static int walk_fail(Walk *w, const char *fmt, ...) {
+/*
+ * The walker's helpers are forced inline and this takes no Walk: the Walk's
+ * address then never escapes, so the compiler keeps its fields in registers
+ * (with -fno-strict-aliasing every iovec store would otherwise reload them).
+ */
+static int walk_fail_at(char *err, size_t errlen, const char *fmt, ...) _printf_(3, 4)
+        __attribute__((cold, noinline));
+static int walk_fail_at(char *err, size_t errlen, const char *fmt, ...) {
         va_list ap;
 
-        if (w->err && w->errlen > 0) {
+        if (err && errlen > 0) {
                 va_start(ap, fmt);
-                vsnprintf(w->err, w->errlen, fmt, ap);
+                vsnprintf(err, errlen, fmt, ap);
                 va_end(ap);
         }
         return -EBADMSG;
 }
+#define walk_fail(w, ...) walk_fail_at((w)->err, (w)->errlen, __VA_ARGS__)
+#define _walk_inline_ static inline __attribute__((always_inline))
+
+static const char *desc_kind(bool indirect) {
+        return indirect ? "indirect descriptor" : "descriptor";
+}
 
 /* Copy a descriptor out of guest memory, each field read once. */
-static void desc_copy(const struct vring_desc *src, struct vring_desc *ret) {
+static inline void desc_copy(const struct vring_desc *src, struct vring_desc *ret) {
         ret->addr = le64toh(READ_ONCE(src->addr));
         ret->len = le32toh(READ_ONCE(src->len));
         ret->flags = le16toh(READ_ONCE(src->flags));
@@ -106,11 +126,53 @@ static bool guest_range_mapped(VuDev *dev, uint64_t gpa, uint64_t len) {
         return true;
 }
 
-static int walk_add_iov(Walk *w, void *base, uint64_t len, bool write) {
-        if (w->niov >= VU_MAX_CHAIN_IOV)
+/* Host address of [gpa, gpa+len) (len > 0, gpa + len not overflowing) if it lies wholly in region @r. */
+static inline void *region_range(const VuDevRegion *r, uint64_t gpa, uint64_t len) {
+        uint64_t off;
+
+        if (!r || gpa < r->gpa)
+                return NULL;
+        off = gpa - r->gpa;
+        if (off >= r->size || len > r->size - off)
+                return NULL;
+        return (uint8_t *) (uintptr_t) (r->mmap_addr + r->mmap_offset) + off;
+}
+
+/* Up to this many regions the walker scans them itself rather than call out for a lookup. */
+#define WALK_SCAN_REGIONS 4
+
+/*
+ * Host address of [gpa, gpa+len) if it lies wholly in one region: the last
+ * buffer's region first, else the region that holds it becomes the new
+ * guess. NULL if the range is not mapped or crosses regions.
+ */
+_walk_inline_ void *walk_translate(Walk *w, uint64_t gpa, uint64_t len) {
+        unsigned int n = w->dev->nregions;
+        void *p = region_range(w->region, gpa, len);
+
+        if (_likely_(p))
+                return p;
+        /* Headers and data often sit in different regions: a short scan beats a call per buffer. */
+        if (n <= WALK_SCAN_REGIONS) {
+                for (unsigned int k = 0; k < n; k++) {
+                        const VuDevRegion *r = &w->dev->regions[k];
+
+                        if (gpa >= r->gpa && gpa - r->gpa < r->size) {
+                                w->region = r;
+                                return region_range(r, gpa, len);
+                        }
+                }
+                return NULL;
+        }
+        w->region = vu_mem_region_find(w->dev, gpa);
+        return region_range(w->region, gpa, len);
+}
+
+_walk_inline_ int walk_add_iov(Walk *w, void *base, uint64_t len, bool write) {
+        if (_unlikely_(w->niov >= VU_MAX_CHAIN_IOV))
                 return walk_fail(w, "chain needs more than %u buffers", VU_MAX_CHAIN_IOV);
         if (w->iov) {
-                if (w->niov >= w->iov_max)
+                if (_unlikely_(w->niov >= w->iov_max))
                         return -E2BIG;
                 w->iov[w->niov] = (struct iovec) { .iov_base = base, .iov_len = len };
         }
@@ -122,56 +184,63 @@ static int walk_add_iov(Walk *w, void *base, uint64_t len, bool write) {
         return 0;
 }
 
+/* A buffer that crosses regions (or is not mapped): one iovec per piece, each translated on its own. */
+_walk_inline_ int walk_buffer_pieces(Walk *w, const struct vring_desc *d, unsigned int i, bool indirect,
+                                     bool write) {
+        uint64_t gpa = d->addr, left = d->len;
+        int r = 0;
+
+        while (left > 0 && r == 0) {
+                uint64_t plen = left;
+                void *p = vu_gpa_to_va(w->dev, &plen, gpa);
+
+                if (!p || plen == 0)
+                        return walk_fail(w,
+                                         "%s %u: buffer 0x%" PRIx64 "+%" PRIu32
+                                         " not in guest memory (at 0x%" PRIx64 ")",
+                                         desc_kind(indirect), i, (uint64_t) d->addr, (uint32_t) d->len, gpa);
+                plen = MIN(plen, left);
+                r = walk_add_iov(w, p, plen, write);
+                gpa += plen;
+                left -= plen;
+        }
+        return r;
+}
+
 /* One buffer descriptor (not an indirect one), already copied out of guest memory. */
-static int walk_buffer(Walk *w, const struct vring_desc *d, unsigned int i, bool indirect) {
-        const char *where = indirect ? "indirect descriptor" : "descriptor";
+_walk_inline_ int walk_buffer(Walk *w, const struct vring_desc *d, unsigned int i, bool indirect) {
         bool write = d->flags & VRING_DESC_F_WRITE;
+        void *p;
         int r;
 
         /*
          * Buffers are what is bounded: the descriptor that points at an
          * indirect table is not one (a full queue-sized table behind it is legal).
          */
-        if (++w->ndesc > VU_MAX_CHAIN_LEN)
+        if (_unlikely_(++w->ndesc > VU_MAX_CHAIN_LEN))
                 return walk_fail(w, "chain has more than %u buffers", VU_MAX_CHAIN_LEN);
 
         /* virtio: readable buffers come first; a device that mixed them would misparse requests. */
-        if (!write && w->seen_write)
-                return walk_fail(w, "%s %u: device-readable after a device-writable one", where, i);
+        if (_unlikely_(!write && w->seen_write))
+                return walk_fail(w, "%s %u: device-readable after a device-writable one",
+                                 desc_kind(indirect), i);
         w->seen_write = w->seen_write || write;
 
         w->total += d->len;
-        if (w->total > UINT32_MAX)
-                return walk_fail(w, "%s %u: chain longer than %" PRIu32 " bytes", where, i, UINT32_MAX);
+        if (_unlikely_(w->total > UINT32_MAX))
+                return walk_fail(w, "%s %u: chain longer than %" PRIu32 " bytes", desc_kind(indirect), i,
+                                 UINT32_MAX);
         if (d->len == 0)
                 return 0; /* tolerated, nothing to translate */
-        if (d->addr > UINT64_MAX - d->len)
-                return walk_fail(w, "%s %u: addr 0x%" PRIx64 " + len %" PRIu32 " overflows", where, i,
-                                 (uint64_t) d->addr, (uint32_t) d->len);
+        if (_unlikely_(d->addr > UINT64_MAX - d->len))
+                return walk_fail(w, "%s %u: addr 0x%" PRIx64 " + len %" PRIu32 " overflows",
+                                 desc_kind(indirect), i, (uint64_t) d->addr, (uint32_t) d->len);
 
-        void *p = vu_mem_gpa_range(w->dev, d->addr, d->len);
-        if (p)
+        p = walk_translate(w, d->addr, d->len);
+        if (_likely_(p))
                 r = walk_add_iov(w, p, d->len, write);
-        else {
-                /* The buffer crosses regions: one iovec per piece, each translated on its own. */
-                uint64_t gpa = d->addr, left = d->len;
-
-                r = 0;
-                while (left > 0 && r == 0) {
-                        uint64_t plen = left;
-
-                        p = vu_gpa_to_va(w->dev, &plen, gpa);
-                        if (!p || plen == 0)
-                                return walk_fail(w,
-                                                 "%s %u: buffer 0x%" PRIx64 "+%" PRIu32
-                                                 " not in guest memory (at 0x%" PRIx64 ")",
-                                                 where, i, (uint64_t) d->addr, (uint32_t) d->len, gpa);
-                        plen = MIN(plen, left);
-                        r = walk_add_iov(w, p, plen, write);
-                        gpa += plen;
-                        left -= plen;
-                }
-        }
+        else
+                r = walk_buffer_pieces(w, d, i, indirect, write);
         if (r < 0)
                 return r;
 
@@ -182,7 +251,7 @@ static int walk_buffer(Walk *w, const struct vring_desc *d, unsigned int i, bool
         return 0;
 }
 
-static int walk_indirect(Walk *w, const struct vring_desc *ind, unsigned int at) {
+_walk_inline_ int walk_indirect(Walk *w, const struct vring_desc *ind, unsigned int at) {
         uint64_t visited[VU_MAX_INDIRECT_DESCS / 64] = {};
         const struct vring_desc *table;
         unsigned int n, j = 0;
@@ -202,7 +271,7 @@ static int walk_indirect(Walk *w, const struct vring_desc *ind, unsigned int at)
         n = ind->len / DESC_SIZE;
 
         /* Fast path: the table lies in one region and is aligned; else copy entries out one by one. */
-        table = vu_mem_gpa_range(w->dev, ind->addr, ind->len);
+        table = walk_translate(w, ind->addr, ind->len);
         if (!table && !guest_range_mapped(w->dev, ind->addr, ind->len))
                 return walk_fail(w, "descriptor %u: indirect table 0x%" PRIx64 "+%" PRIu32 " not in guest memory",
                                  at, (uint64_t) ind->addr, (uint32_t) ind->len);
