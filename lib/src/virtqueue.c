@@ -416,12 +416,50 @@ _public_ int vu_queue_pop_into(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, st
         return 1;
 }
 
-_public_ void *vu_queue_pop(VuDev *dev, VuVirtq *vq, size_t sz) {
-        struct iovec stack_iov[POP_STACK_IOV];
-        _cleanup_free_ struct iovec *heap_iov = NULL;
-        struct iovec *iov = stack_iov;
+/*
+ * The element vu_queue_pop() returns for peeked chain @p, whose iovecs are in
+ * @iov: one allocation, the caller's structure then the iovecs (the seed's
+ * contract). The chain is taken off the ring only once that allocation worked.
+ */
+static VuVirtqElement *vq_element_new(VuDev *dev, VuVirtq *vq, size_t sz, const VqPeek *p,
+                                      const struct iovec *iov) {
+        size_t n = (size_t) p->chain.out_num + p->chain.in_num;
+        size_t off = (sz + alignof(struct iovec) - 1) & ~(alignof(struct iovec) - 1);
         VuVirtqElement *elem;
-        size_t off, n;
+
+        elem = malloc(off + n * sizeof(struct iovec));
+        if (!elem) {
+                vu_log(dev, LOG_ERR, "queue %u: out of memory popping a chain of %zu buffers", vq_index(dev, vq),
+                       n);
+                return NULL; /* nothing consumed: the chain is popped again next time */
+        }
+        /* vq_element_set() fills the VuVirtqElement; zero what the caller's structure adds after it. */
+        if (sz > sizeof(VuVirtqElement))
+                memset((uint8_t *) elem + sizeof(VuVirtqElement), 0, sz - sizeof(VuVirtqElement));
+        if (n > 0)
+                memcpy((uint8_t *) elem + off, iov, n * sizeof(struct iovec));
+
+        vq_ops(vq)->commit(dev, vq, p);
+        vq_element_set(elem, p, (struct iovec *) ((uint8_t *) elem + off));
+        return elem;
+}
+
+/* A chain longer than vu_queue_pop()'s stack room: walk it again into room for the longest one we accept. */
+static VuVirtqElement *vq_pop_long(VuDev *dev, VuVirtq *vq, size_t sz) {
+        _cleanup_free_ struct iovec *iov = NULL;
+        VqPeek p;
+
+        iov = malloc(VU_MAX_CHAIN_IOV * sizeof(struct iovec));
+        if (!iov)
+                return NULL;
+        if (vq_ops(vq)->peek(dev, vq, iov, VU_MAX_CHAIN_IOV, &p) <= 0)
+                return NULL;
+        return vq_element_new(dev, vq, sz, &p, iov);
+}
+
+_public_ void *vu_queue_pop(VuDev *dev, VuVirtq *vq, size_t sz) {
+        /* Most chains fit here; the hot path then allocates only the element it returns. */
+        struct iovec stack_iov[POP_STACK_IOV];
         VqPeek p;
         int r;
 
@@ -434,32 +472,11 @@ _public_ void *vu_queue_pop(VuDev *dev, VuVirtq *vq, size_t sz) {
         }
 
         r = vq_ops(vq)->peek(dev, vq, stack_iov, POP_STACK_IOV, &p);
-        if (r == -E2BIG) {
-                /* A long chain: walk it again into room for the longest one we accept. */
-                heap_iov = malloc(VU_MAX_CHAIN_IOV * sizeof(struct iovec));
-                if (!heap_iov)
-                        return NULL;
-                iov = heap_iov;
-                r = vq_ops(vq)->peek(dev, vq, heap_iov, VU_MAX_CHAIN_IOV, &p);
-        }
+        if (r == -E2BIG)
+                return vq_pop_long(dev, vq, sz);
         if (r <= 0)
                 return NULL;
-
-        /* One allocation: the caller's structure, then the iovecs (the seed's contract). */
-        n = (size_t) p.chain.out_num + p.chain.in_num;
-        off = (sz + alignof(struct iovec) - 1) & ~(alignof(struct iovec) - 1);
-        elem = malloc(off + n * sizeof(struct iovec));
-        if (!elem) {
-                vu_log(dev, LOG_ERR, "queue %u: out of memory popping a chain of %zu buffers", vq_index(dev, vq), n);
-                return NULL; /* nothing consumed: the chain is popped again next time */
-        }
-        memset(elem, 0, sz);
-        if (n > 0)
-                memcpy((uint8_t *) elem + off, iov, n * sizeof(struct iovec));
-
-        vq_ops(vq)->commit(dev, vq, &p);
-        vq_element_set(elem, &p, (struct iovec *) ((uint8_t *) elem + off));
-        return elem;
+        return vq_element_new(dev, vq, sz, &p, stack_iov);
 }
 
 _public_ bool vu_queue_rewind(VuDev *dev, VuVirtq *vq, unsigned int num) {
