@@ -2,18 +2,33 @@
 /*
  * vuctl queues: every virtqueue's state as the backend holds it (indexes,
  * in-use and in-flight counts, notification state) next to what the
- * guest's rings say, so a stuck queue shows where it is stuck.
+ * guest's rings say, so a stuck queue shows where it is stuck. Packed
+ * queues have no avail/used rings: a third table shows their wrap counters
+ * and event suppression areas instead.
  */
+#include <string.h>
+
 #include "vuctl.h"
 
 static const char *flag_cell(json_object *q, const char *field) {
         return json_get_bool(q, field, false) ? "y" : "-";
 }
 
+/* "ENABLE", "DISABLE", or "DESC 17 wrap 1": the slot the other side wants to be told about. */
+static int add_event_cell(Table *t, json_object *area) {
+        if (!area)
+                return table_add(t, "-");
+        if (strcmp(json_get_str(area, VL_FIELD_MODE, ""), "DESC") == 0)
+                return table_add(t, "DESC %" PRIu64 " wrap %d", json_get_uint(area, VL_FIELD_OFFSET, 0),
+                                 json_get_bool(area, VL_FIELD_WRAP, false));
+        return table_add(t, "%s", json_get_str(area, VL_FIELD_MODE, "?"));
+}
+
 int verb_queues(Vuctl *ctx, int argc, char *argv[]) {
         _cleanup_(json_object_putp) json_object *reply = NULL;
-        _cleanup_(table_freep) Table *t = NULL, *a = NULL;
+        _cleanup_(table_freep) Table *t = NULL, *a = NULL, *pk = NULL;
         json_object *queues;
+        unsigned packed = 0;
         int r;
 
         if (argc > 1)
@@ -38,7 +53,9 @@ int verb_queues(Vuctl *ctx, int argc, char *argv[]) {
                       "USED_IDX", "AVAIL.IDX", "USED.IDX", "AVAIL.FL", "USED.FL", "USED_EV", "IN_USE",
                       "INFLIGHT");
         a = table_new(9, "Q", "PACKED", "EVENT_IDX", "SIGNALLED", "LOGGING", "DESC", "AVAIL", "USED", "LOG");
-        if (!t || !a)
+        pk = table_new(7, "Q", "AVAIL_WRAP", "USED_WRAP", "DRIVER_EVENT", "DRV.OFF_WRAP", "DEVICE_EVENT",
+                       "DEV.OFF_WRAP");
+        if (!t || !a || !pk)
                 return VUCTL_EXIT_DAEMON;
         for (size_t i = 0; i < 17; i++)
                 if (i == 1 || i >= 7)
@@ -58,11 +75,27 @@ int verb_queues(Vuctl *ctx, int argc, char *argv[]) {
                 table_add(t, "%" PRIu64, json_get_uint(q, VL_FIELD_LAST_AVAIL_IDX, 0));
                 table_add(t, "%" PRIu64, json_get_uint(q, VL_FIELD_SHADOW_AVAIL_IDX, 0));
                 table_add(t, "%" PRIu64, json_get_uint(q, VL_FIELD_USED_IDX, 0));
-                table_add(t, "%" PRIu64, json_get_uint(q, VL_FIELD_AVAIL_IDX, 0));
-                table_add(t, "%" PRIu64, json_get_uint(q, VL_FIELD_RING_USED_IDX, 0));
-                table_add(t, "0x%" PRIx64, json_get_uint(q, VL_FIELD_AVAIL_FLAGS, 0));
-                table_add(t, "0x%" PRIx64, json_get_uint(q, VL_FIELD_USED_FLAGS, 0));
-                table_add(t, "%" PRIu64, json_get_uint(q, VL_FIELD_USED_EVENT, 0));
+                if (json_get_bool(q, VL_FIELD_PACKED, false)) {
+                        /* No avail/used rings to read: the packed table below has the ring's side. */
+                        for (int k = 0; k < 5; k++)
+                                table_add(t, "-");
+                        table_add(pk, "%" PRIi64, idx);
+                        table_add(pk, "%d", json_get_bool(q, VL_FIELD_AVAIL_WRAP_COUNTER, false));
+                        table_add(pk, "%d", json_get_bool(q, VL_FIELD_USED_WRAP_COUNTER, false));
+                        add_event_cell(pk, json_get(q, VL_FIELD_DRIVER_EVENT));
+                        table_add(pk, "0x%04" PRIx64,
+                                  json_get_uint(json_get(q, VL_FIELD_DRIVER_EVENT), VL_FIELD_OFF_WRAP, 0));
+                        add_event_cell(pk, json_get(q, VL_FIELD_DEVICE_EVENT));
+                        table_add(pk, "0x%04" PRIx64,
+                                  json_get_uint(json_get(q, VL_FIELD_DEVICE_EVENT), VL_FIELD_OFF_WRAP, 0));
+                        packed++;
+                } else {
+                        table_add(t, "%" PRIu64, json_get_uint(q, VL_FIELD_AVAIL_IDX, 0));
+                        table_add(t, "%" PRIu64, json_get_uint(q, VL_FIELD_RING_USED_IDX, 0));
+                        table_add(t, "0x%" PRIx64, json_get_uint(q, VL_FIELD_AVAIL_FLAGS, 0));
+                        table_add(t, "0x%" PRIx64, json_get_uint(q, VL_FIELD_USED_FLAGS, 0));
+                        table_add(t, "%" PRIu64, json_get_uint(q, VL_FIELD_USED_EVENT, 0));
+                }
                 table_add(t, "%" PRIu64, json_get_uint(q, VL_FIELD_INUSE, 0));
                 table_add(t, "%" PRIu64, json_get_uint(q, VL_FIELD_INFLIGHT, 0));
 
@@ -82,7 +115,14 @@ int verb_queues(Vuctl *ctx, int argc, char *argv[]) {
         table_print(t, stdout);
         putchar('\n');
         table_print(a, stdout);
+        if (packed > 0) {
+                putchar('\n');
+                table_print(pk, stdout);
+        }
         printf("\nEN enabled, ST started, RDY rings mapped; indexes wrap at 65536; "
                "addresses are the frontend's (QVA)\n");
+        if (packed > 0)
+                printf("packed: indexes are ring slots, the wrap counters tell the lap; DRIVER_EVENT is what the "
+                       "driver asks of our calls, DEVICE_EVENT what we ask of its kicks\n");
         return VUCTL_EXIT_OK;
 }

@@ -2,7 +2,10 @@
 /*
  * io.vusidecar.DumpQueue: a queue's rings as the guest wrote them — the
  * descriptor table (indirect tables followed one level, as the virtio spec
- * allows), the avail ring and the used ring, flags decoded. Guest memory is
+ * allows), the avail ring and the used ring, flags decoded. A packed ring has
+ * one descriptor ring and two event suppression areas instead: each slot says
+ * whether the device may take it in its current lap, which only the wrap
+ * counters we hold can tell. Guest memory is
  * read only through vu_guest_read(), which copies and range-checks, so a
  * ring pointing anywhere yields an error in the reply, never a crash. Ring
  * layouts are little-endian as virtio 1.x defines them.
@@ -26,6 +29,20 @@
 #define PACKED_DESC_F_USED (1 << 15)
 #define AVAIL_F_NO_INTERRUPT 1
 #define USED_F_NO_NOTIFY 1
+#define PACKED_EVENT_F_WRAP (1 << 15)
+
+/* How a 16-byte descriptor is laid out and which of its fields mean something. */
+typedef enum DescKind {
+        DESC_SPLIT,
+        DESC_PACKED_RING,     /* a slot of the packed ring: id, AVAIL/USED and a lap state */
+        DESC_PACKED_INDIRECT, /* an entry of a packed indirect table: only addr, len, WRITE count */
+} DescKind;
+
+/* What the device knows of a packed ring: where it reads next, and in which lap. */
+typedef struct PackedLap {
+        uint16_t last_avail_idx;
+        bool avail_wrap_counter;
+} PackedLap;
 
 typedef struct RawDesc { /* split: addr, len, flags, next; packed: addr, len, id, flags */
         uint64_t addr;
@@ -52,8 +69,26 @@ static json_object *flag_names(uint16_t flags, bool packed) {
         return a;
 }
 
-static json_object *desc_json(unsigned index, const RawDesc *raw, bool packed) {
+/*
+ * A packed slot's state as the device sees it. Slots before last_avail_idx
+ * were read in this lap, so the next time the device reaches them is the
+ * next lap, with the wrap counter flipped. "used": AVAIL == USED, the driver
+ * owns the slot. "taken": marked available for a lap the device has already
+ * read past, so in flight or a later descriptor of a chain since returned.
+ */
+static const char *packed_slot_state(unsigned slot, uint16_t flags, const PackedLap *lap, bool *ret_available) {
+        bool wrap = slot >= lap->last_avail_idx ? lap->avail_wrap_counter : !lap->avail_wrap_counter;
+        bool avail = flags & PACKED_DESC_F_AVAIL, used = flags & PACKED_DESC_F_USED;
+
+        *ret_available = avail == wrap && used != wrap;
+        if (*ret_available)
+                return "available";
+        return avail == used ? "used" : "taken";
+}
+
+static json_object *desc_json(unsigned index, const RawDesc *raw, DescKind kind, const PackedLap *lap) {
         json_object *o = json_object_new_object();
+        bool packed = kind != DESC_SPLIT;
         uint16_t flags = packed ? le16toh(raw->b) : le16toh(raw->a);
 
         if (!o)
@@ -63,15 +98,22 @@ static json_object *desc_json(unsigned index, const RawDesc *raw, bool packed) {
         json_add_u64(o, VL_FIELD_LEN, le32toh(raw->len));
         json_add_u64(o, VL_FIELD_FLAGS, flags);
         json_object_object_add(o, VL_FIELD_FLAG_NAMES, flag_names(flags, packed));
-        if (packed)
+        if (kind == DESC_PACKED_RING) {
+                bool available;
+                const char *state = packed_slot_state(index, flags, lap, &available);
+
                 json_add_u64(o, VL_FIELD_BUFFER_ID, le16toh(raw->a));
-        else if (flags & DESC_F_NEXT)
+                json_add_bool(o, VL_FIELD_AVAILABLE, available);
+                json_add_str(o, VL_FIELD_STATE, state);
+        } else if (kind == DESC_SPLIT && (flags & DESC_F_NEXT))
                 json_add_u64(o, VL_FIELD_NEXT, le16toh(raw->b));
         return o;
 }
 
 /* Read the indirect table a descriptor points at into the descriptor's JSON. */
 static void add_indirect(VuDev *dev, json_object *o, const RawDesc *raw, bool packed) {
+        /* A packed indirect table holds packed descriptors, but their id and AVAIL/USED mean nothing. */
+        DescKind kind = packed ? DESC_PACKED_INDIRECT : DESC_SPLIT;
         uint64_t addr = le64toh(raw->addr);
         uint32_t len = le32toh(raw->len);
         json_object *table;
@@ -95,7 +137,7 @@ static void add_indirect(VuDev *dev, json_object *o, const RawDesc *raw, bool pa
                         json_add_str(o, VL_FIELD_INDIRECT_ERROR, "the table is not in guest memory");
                         return;
                 }
-                json_object_array_add(table, desc_json(i, &d, packed));
+                json_object_array_add(table, desc_json(i, &d, kind, NULL));
         }
         json_object_object_add(o, VL_FIELD_INDIRECT, table);
 }
@@ -195,6 +237,44 @@ static json_object *used_json(VuDev *dev, const VuQueueInfo *qi, uint64_t gpa, u
         return o;
 }
 
+static const char *event_mode_name(uint16_t flags) {
+        switch (flags & 3) {
+        case 0:
+                return "ENABLE";
+        case 1:
+                return "DISABLE";
+        case 2:
+                return "DESC";
+        default:
+                return "reserved";
+        }
+}
+
+/*
+ * A packed ring's event suppression area: {off_wrap, flags}, both le16. The
+ * same object serves GetQueues, from the values the library snapshot holds.
+ */
+json_object *control_event_area_json(uint16_t flags, uint16_t off_wrap) {
+        json_object *o = json_object_new_object();
+
+        if (!o)
+                return NULL;
+        json_add_u64(o, VL_FIELD_FLAGS, flags);
+        json_add_str(o, VL_FIELD_MODE, event_mode_name(flags));
+        json_add_u64(o, VL_FIELD_OFF_WRAP, off_wrap);
+        json_add_u64(o, VL_FIELD_OFFSET, off_wrap & ~PACKED_EVENT_F_WRAP);
+        json_add_bool(o, VL_FIELD_WRAP, off_wrap & PACKED_EVENT_F_WRAP);
+        return o;
+}
+
+static json_object *event_area_read(VuDev *dev, uint64_t gpa) {
+        uint16_t area[2];
+
+        if (vu_guest_read(dev, gpa, area, sizeof(area)) < 0)
+                return NULL;
+        return control_event_area_json(le16toh(area[1]), le16toh(area[0]));
+}
+
 int method_dump_queue(ControlClient *c, json_object *params, unsigned flags, void *userdata) {
         static const char *const known[] = {VL_PARAM_DEVICE, VL_PARAM_QUEUE, VL_PARAM_FROM, VL_PARAM_COUNT,
                                             NULL};
@@ -202,6 +282,7 @@ int method_dump_queue(ControlClient *c, json_object *params, unsigned flags, voi
         int64_t queue = 0, from = 0, count = DUMP_COUNT_DEFAULT;
         uint64_t desc_gpa, avail_gpa, used_gpa;
         json_object *p, *descs;
+        PackedLap lap;
         VuQueueInfo qi;
         VuDevInfo info;
         Device *d;
@@ -237,6 +318,8 @@ int method_dump_queue(ControlClient *c, json_object *params, unsigned flags, voi
             vu_queue_get_ring_gpas(&d->vu, (int) queue, &desc_gpa, &avail_gpa, &used_gpa) < 0)
                 return reply_not_ready(c, d, (unsigned) queue);
 
+        lap = (PackedLap) {.last_avail_idx = qi.last_avail_idx, .avail_wrap_counter = qi.avail_wrap_counter};
+
         /* Clip the window to the ring. */
         if (from >= qi.size)
                 count = 0;
@@ -259,6 +342,12 @@ int method_dump_queue(ControlClient *c, json_object *params, unsigned flags, voi
         json_add_u64(p, VL_FIELD_USED_GPA, used_gpa);
         json_add_u64(p, VL_FIELD_FROM, (uint64_t) from);
         json_add_u64(p, VL_FIELD_COUNT, (uint64_t) count);
+        json_add_u64(p, VL_FIELD_LAST_AVAIL_IDX, qi.last_avail_idx);
+        json_add_u64(p, VL_FIELD_USED_IDX, qi.used_idx);
+        if (qi.packed) {
+                json_add_bool(p, VL_FIELD_AVAIL_WRAP_COUNTER, qi.avail_wrap_counter);
+                json_add_bool(p, VL_FIELD_USED_WRAP_COUNTER, qi.used_wrap_counter);
+        }
 
         for (int64_t i = from; i < from + count; i++) {
                 json_object *o;
@@ -272,7 +361,7 @@ int method_dump_queue(ControlClient *c, json_object *params, unsigned flags, voi
                                                           " is not in guest memory",
                                                           d->id, queue, i);
                 }
-                o = desc_json((unsigned) i, &raw, qi.packed);
+                o = desc_json((unsigned) i, &raw, qi.packed ? DESC_PACKED_RING : DESC_SPLIT, &lap);
                 if (o && ((qi.packed ? le16toh(raw.b) : le16toh(raw.a)) & DESC_F_INDIRECT))
                         add_indirect(&d->vu, o, &raw, qi.packed);
                 json_object_array_add(descs, o);
@@ -280,9 +369,11 @@ int method_dump_queue(ControlClient *c, json_object *params, unsigned flags, voi
         json_object_object_add(p, VL_FIELD_DESCRIPTORS, descs);
 
         if (qi.packed) {
-                /* Packed rings have no avail/used rings, only event suppression areas. */
+                /* No avail/used rings: the "avail" and "used" addresses are the event areas. */
                 json_object_object_add(p, VL_FIELD_AVAIL, NULL);
                 json_object_object_add(p, VL_FIELD_USED, NULL);
+                json_object_object_add(p, VL_FIELD_DRIVER_EVENT, event_area_read(&d->vu, avail_gpa));
+                json_object_object_add(p, VL_FIELD_DEVICE_EVENT, event_area_read(&d->vu, used_gpa));
         } else {
                 json_object_object_add(
                         p, VL_FIELD_AVAIL,

@@ -34,3 +34,10 @@ void json_add_str(json_object *o, const char *key, const char *v); /* NULL → n
 
 /* io.vusidecar.DumpQueue (control-dump.c). */
 int method_dump_queue(ControlClient *c, json_object *params, unsigned flags, void *userdata);
+
+/*
+ * A packed ring's event suppression area as JSON (flags, mode, off_wrap,
+ * offset, wrap), from the two le16 words already converted to host order.
+ * Returns a new object, or NULL on OOM (control-dump.c).
+ */
+json_object *control_event_area_json(uint16_t flags, uint16_t off_wrap);

@@ -106,7 +106,12 @@ typedef struct VuQueueInfo {
         uint32_t inflight;          /* entries marked in flight in the inflight buffer */
         uint32_t resubmit_pending;  /* resubmit_num - already handed back */
 
-        /* what the guest's ring says (0 when not ready) */
+        /*
+         * what the guest's ring says (0 when not ready). Packed rings: avail_idx
+         * and ring_used_idx repeat last_avail_idx and used_idx; avail_flags and
+         * used_event are the driver event area's flags and off_wrap, used_flags
+         * and avail_event the device event area's.
+         */
         uint16_t avail_idx;
         uint16_t avail_flags;
         uint16_t ring_used_idx;

@@ -157,6 +157,12 @@
 #define VL_FIELD_AVAIL_USER_ADDR "avail_user_addr"
 #define VL_FIELD_USED_USER_ADDR "used_user_addr"
 #define VL_FIELD_LOG_GUEST_ADDR "log_guest_addr"
+#define VL_FIELD_DRIVER_EVENT "driver_event" /* packed: EventArea the driver writes, or null */
+#define VL_FIELD_DEVICE_EVENT "device_event" /* packed: EventArea we write, or null */
+#define VL_FIELD_OFF_WRAP "off_wrap"         /* EventArea: the raw 16-bit off_wrap word */
+#define VL_FIELD_OFFSET "offset"             /* EventArea: off_wrap bits 0..14, a ring slot */
+#define VL_FIELD_WRAP "wrap"                 /* EventArea: off_wrap bit 15 */
+#define VL_FIELD_MODE "mode"                 /* EventArea: "ENABLE", "DISABLE", "DESC", "reserved" */
 
 /* DumpQueue */
 #define VL_FIELD_DEVICE "device"
@@ -175,6 +181,8 @@
 #define VL_FIELD_INDIRECT "indirect"             /* array of descriptors, or null */
 #define VL_FIELD_INDIRECT_ERROR "indirect_error" /* why the indirect table could not be read */
 #define VL_FIELD_BUFFER_ID "buffer_id"           /* packed: the descriptor's id */
+#define VL_FIELD_AVAILABLE "available" /* packed ring slot: the device may take it in its current lap */
+#define VL_FIELD_STATE "state"         /* packed ring slot: "available", "used" or "taken" */
 #define VL_FIELD_AVAIL "avail" /* {flags, flag_names, idx, ring: [{slot, head}], used_event} */
 #define VL_FIELD_USED "used"   /* {flags, flag_names, idx, ring: [{slot, id, len}], avail_event} */
 #define VL_FIELD_IDX "idx"
