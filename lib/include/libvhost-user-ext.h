@@ -193,8 +193,10 @@ int vu_queue_get_ring_gpas(VuDev *dev, int qidx, uint64_t *ret_desc, uint64_t *r
 
 /*
  * Tell the frontend the config space changed (backend channel
- * CONFIG_CHANGE_MSG). Returns false if the channel or CONFIG was not
- * negotiated or the frontend refused.
+ * CONFIG_CHANGE_MSG). The message is not acknowledged synchronously:
+ * QEMU answers it only after re-reading the config with GET_CONFIG on the
+ * main channel, which the program serves from its loop afterwards.
+ * Returns false if the channel or CONFIG was not negotiated, or sending failed.
  */
 bool vu_config_change_msg(VuDev *dev);
 
