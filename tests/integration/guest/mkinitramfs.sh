@@ -3,7 +3,7 @@
 # Build the test guest: an initramfs (cpio.gz) with busybox, the host kernel's
 # virtio modules and our static guest programs, plus a link to the matching
 # kernel. Output goes to OUTDIR (a build tree, never the source tree):
-#   OUTDIR/initramfs.cpio.gz  OUTDIR/vmlinuz  OUTDIR/vutest-blk  OUTDIR/vutest-writer
+#   OUTDIR/initramfs.cpio.gz  OUTDIR/vmlinuz  OUTDIR/vutest-blk  OUTDIR/vutest-writer  OUTDIR/vutest-ctl
 # Idempotent: does nothing when the output is newer than every input.
 # Usage: mkinitramfs.sh OUTDIR
 set -euo pipefail
@@ -57,6 +57,10 @@ cp "$out/vutest-blk" "$stage/bin/vutest-blk"
 "$cc" -static -O2 -g0 -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -D_GNU_SOURCE \
         -pthread -o "$out/vutest-writer" "$src/vutest-writer.c"
 cp "$out/vutest-writer" "$stage/bin/vutest-writer"
+# The control-socket tests' workload (vutest.prog=vutest-ctl).
+"$cc" -static -O2 -g0 -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -D_GNU_SOURCE \
+        -o "$out/vutest-ctl" "$src/vutest-ctl.c"
+cp "$out/vutest-ctl" "$stage/bin/vutest-ctl"
 
 cp "$busybox" "$stage/bin/busybox"
 for m in "${modules[@]}"; do
