@@ -99,6 +99,14 @@ int vu_handle_set_features(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
 
 int vu_handle_get_protocol_features(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         msg->payload.u64 = offered_protocol_features(dev);
+        /* A frontend asked for postcopy is refused by QEMU itself; the operator reads why here. */
+        if (!(msg->payload.u64 & PF(PAGEFAULT))) {
+                const char *why = vu_postcopy_unavailable_reason();
+
+                if (why)
+                        vu_log(dev, LOG_NOTICE, "Not offering PAGEFAULT: postcopy migration is unavailable: %s",
+                               why);
+        }
         msg->size = sizeof(uint64_t);
         *ret_reply = true;
         return 0;

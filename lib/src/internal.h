@@ -236,6 +236,9 @@ void vu_postcopy_close(VuDev *dev);
 /* Whether userfaultfd can be opened here (PAGEFAULT is offered only then). */
 bool vu_postcopy_available(void);
 
+/* Why PAGEFAULT is not offered (userfaultfd refused, and by what), or NULL when it is. */
+const char *vu_postcopy_unavailable_reason(void);
+
 /* Register dev->regions[i]'s mapping with the userfaultfd (when listening). */
 int vu_postcopy_register(VuDev *dev, unsigned int i);
 

@@ -45,6 +45,16 @@ bool vu_postcopy_available(void) {
         return true;
 }
 
+const char *vu_postcopy_unavailable_reason(void) {
+        int fd = userfaultfd_open();
+
+        if (fd >= 0) {
+                safe_close(fd);
+                return NULL;
+        }
+        return userfaultfd_why(fd);
+}
+
 void vu_postcopy_close(VuDev *dev) {
         if (!dev)
                 return;
