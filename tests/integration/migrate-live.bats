@@ -46,7 +46,7 @@ print(int(j["active"]), j["log_size_bytes"], j["pages_marked"])'
         VT_WATCH_PID=$pid_a VT_WATCH_NAME=sa
 
         # Writes and reads are in flight (and data read into the cache) before the migration starts.
-        mt_wait_console src '^VUTEST: TICK t=3 ' 90
+        mt_wait_tick src 3
         mt_qmp src hmp "migrate_set_parameter max-bandwidth 20g" >/dev/null
         mt_qmp src cmd migrate "{\"uri\":\"unix:$VT_TMP/migrate.sock\"}" >/dev/null
 

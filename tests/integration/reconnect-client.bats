@@ -32,7 +32,7 @@ teardown() {
         grep -q "not ready" "$VT_TMP/sc.log"
 
         mt_qemu first "$sock" --server --args "vutest=run,verify vuw.secs=60 $args"
-        mt_wait_console first '^VUTEST: TICK t=2 ' 90
+        mt_wait_tick first 2
         [[ $(grep -c 'frontend connected' "$VT_TMP/sc.log") -eq 1 ]]
         # QEMU dies mid-run (its socket file stays behind, refusing connections).
         mt_kill9 "$MT_PID"

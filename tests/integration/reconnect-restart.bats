@@ -48,7 +48,7 @@ wait_gen() {
         local pid=$MT_PID
         mt_qemu guest "$sock" --reconnect --args "vutest=run,verify vuw.secs=16 vuw.mib=8 vuw.cache-mib=16 vuw.seed=71"
         local qemu=$MT_PID
-        mt_wait_console guest '^VUTEST: TICK t=2 ' 90
+        mt_wait_tick guest 2
         for k in 1 2; do
                 # It must drain what it took and exit 0 (no sanitizer report) while the guest writes on.
                 vt_stop_clean "$pid" "sc-$((k - 1))"
@@ -71,7 +71,7 @@ wait_gen() {
         local pid=$MT_PID gen
         mt_qemu first "$sock" --args "vutest=run,verify vuw.secs=60 vuw.mib=8 vuw.cache-mib=8 vuw.seed=72"
         local qemu=$MT_PID
-        mt_wait_console first '^VUTEST: TICK t=3 ' 90
+        mt_wait_tick first 3
         mt_kill9 "$qemu"
         # Round gen+1 may have written part of the disk; round gen+2 cannot have begun.
         gen=$(flushed first)

@@ -13,6 +13,7 @@
 #   mt_qmp NAME VERB ...                    lib/qmp.py against NAME's monitor
 #   mt_vuctl NAME ARGS...                   vuctl against sidecar NAME's control socket
 #   mt_wait_console NAME PATTERN [SECS]     wait for an extended regex on NAME's console
+#   mt_wait_tick NAME T [SECS]              wait until the writer on NAME has run T seconds
 #   mt_wait_exit PID SECS                   wait for a process to exit; 124 if it does not
 #   mt_verdicts NAME...                     sets `output` to the consoles' VUTEST lines
 #   mt_kill9 PID                            SIGKILL and reap
@@ -98,6 +99,19 @@ mt_wait_console() {
                 sleep 0.1
         done
         echo "console of $name did not show /$pattern/ within $secs s; it ends:" >&2
+        tr -d '\r' <"$VT_TMP/$name-console.log" | tail -n 15 >&2
+        return 1
+}
+
+# mt_wait_tick NAME T [SECS] — until the writer on NAME's console has run T seconds (its TICK lines).
+mt_wait_tick() {
+        local name=$1 t=$2 secs=${3:-90} i last
+        for ((i = 0; i < secs * 10; i++)); do
+                last=$(tr -d '\r' <"$VT_TMP/$name-console.log" | grep -Eo '^VUTEST: TICK t=[0-9]+' | tail -n 1 | cut -d= -f2)
+                ((${last:-0} >= t)) && return 0
+                sleep 0.1
+        done
+        echo "the writer on $name did not run $t s within $secs s; its console ends:" >&2
         tr -d '\r' <"$VT_TMP/$name-console.log" | tail -n 15 >&2
         return 1
 }
