@@ -7,7 +7,7 @@
 #
 #   mt_sidecar NAME SOCK SPEC [OPTION...]   vu-sidecar serving one blk device; log NAME.log,
 #                                           control socket NAME.ctl; pid in MT_PID
-#   mt_qemu NAME SOCK [--incoming URI] [--reconnect] [--server] [--mem SIZE] [--args "..."]
+#   mt_qemu NAME SOCK [--incoming URI] [--reconnect] [--server] [--mem SIZE] [--packed] [--args "..."]
 #                                           QEMU (TCG, Skylake-Client: see ENVIRONMENT.md) with
 #                                           QMP on NAME.qmp, console NAME-console.log; pid in MT_PID
 #   mt_qmp NAME VERB ...                    lib/qmp.py against NAME's monitor
@@ -40,7 +40,7 @@ mt_sidecar() {
 }
 
 mt_qemu() {
-        local name=$1 sock=$2 incoming=() chardev_opts= mem=512M args=
+        local name=$1 sock=$2 incoming=() chardev_opts= mem=512M args= device_opts=
         shift 2
         while (($#)); do
                 case $1 in
@@ -48,6 +48,7 @@ mt_qemu() {
                 --reconnect) chardev_opts+=,reconnect=1 ;;
                 --server) chardev_opts+=,server=on,wait=off ;;
                 --mem) mem=$2; shift ;;
+                --packed) device_opts+=,packed=on ;;
                 --args) args=$2; shift ;;
                 *) echo "mt_qemu: unknown option $1" >&2; return 2 ;;
                 esac
@@ -58,7 +59,7 @@ mt_qemu() {
                 -machine q35,accel=tcg -cpu "$MT_CPU" -m "$mem" \
                 -object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem \
                 -chardev "socket,id=vu,path=$sock$chardev_opts" \
-                -device vhost-user-blk-pci,chardev=vu \
+                -device "vhost-user-blk-pci,chardev=vu$device_opts" \
                 -kernel "$VT_GUEST_DIR/vmlinuz" -initrd "$VT_GUEST_DIR/initramfs.cpio.gz" \
                 -append "console=ttyS0 quiet panic=-1 vutest.prog=vutest-writer $args" \
                 -nodefaults -display none -no-reboot -serial "file:$VT_TMP/$name-console.log" \
