@@ -382,8 +382,17 @@ static inline uint16_t avail_flags_read(const VuVirtq *vq) {
         return le16toh(READ_ONCE(vq->vring.avail->flags));
 }
 
+/*
+ * The slot of ring position @pos. Split queue sizes are powers of two
+ * (vu_handle_set_vring_num), so a mask does what % would without a division
+ * per request; for any size the slot stays below num.
+ */
+static inline unsigned int ring_slot(const VuVirtq *vq, unsigned int pos) {
+        return pos & (vq->vring.num - 1);
+}
+
 static inline uint16_t avail_ring_read(const VuVirtq *vq, uint16_t pos) {
-        return le16toh(READ_ONCE(vq->vring.avail->ring[pos % vq->vring.num]));
+        return le16toh(READ_ONCE(vq->vring.avail->ring[ring_slot(vq, pos)]));
 }
 
 /* used_event sits just after the avail ring (inside the 6 + 2*num bytes mapped). */
@@ -505,7 +514,8 @@ static void split_commit(VuDev *dev, VuVirtq *vq, const VqPeek *p) {
         } else {
                 vq->last_avail_idx++;
                 vq->inuse++;
-                vq_inflight_pop(dev, vq, p->head);
+                if (vq->inflight) /* no inflight buffer, the usual case: not even a call */
+                        vq_inflight_pop(dev, vq, p->head);
                 /* Ask for a kick once the driver goes past what we took, unless notifications are off. */
                 if (vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX) && vq->notification)
                         avail_event_write(dev, vq, vq->last_avail_idx);
@@ -536,14 +546,15 @@ static void split_fill(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsi
         if (vu_log_enabled(dev))
                 vu_log_iov(dev, elem->in_sg, elem->in_num, len);
 
-        slot = (vq->used_idx + idx) % vq->vring.num;
+        slot = ring_slot(vq, vq->used_idx + idx);
         u = &vq->vring.used->ring[slot];
         WRITE_ONCE(u->id, htole32(elem->index));
         WRITE_ONCE(u->len, htole32(len));
         if (vu_log_enabled(dev))
                 vu_log_used(dev, vq, used_elem_offset(slot), sizeof(*u));
 
-        vq_inflight_fill(dev, vq, elem->index);
+        if (vq->inflight)
+                vq_inflight_fill(dev, vq, elem->index);
         vq->priv->stats.pushed++;
         vq->priv->stats.bytes_in += len;
 }
@@ -568,7 +579,8 @@ static void split_flush(VuDev *dev, VuVirtq *vq, unsigned int num) {
         if ((uint16_t) (new - vq->signalled_used) < (uint16_t) (new - old))
                 vq->signalled_used_valid = false;
 
-        vq_inflight_flush(dev, vq, num);
+        if (vq->inflight)
+                vq_inflight_flush(dev, vq, num);
 }
 
 static bool split_empty(VuDev *dev, VuVirtq *vq) {
