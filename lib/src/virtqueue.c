@@ -437,10 +437,9 @@ vq_element_new(VuDev *dev, VuVirtq *vq, size_t sz, const VqPeek *p, const struct
         /* vq_element_set() fills the VuVirtqElement; zero what the caller's structure adds after it. */
         if (sz > sizeof(VuVirtqElement))
                 memset((uint8_t *) elem + sizeof(VuVirtqElement), 0, sz - sizeof(VuVirtqElement));
-        /* Chains are mostly a few buffers: a plain loop costs less than a call to memcpy(). */
         struct iovec *dst = (struct iovec *) ((uint8_t *) elem + off);
-        for (size_t k = 0; k < n; k++)
-                dst[k] = iov[k];
+        if (n > 0)
+                memcpy(dst, iov, n * sizeof(struct iovec));
 
         vq_ops(vq)->commit(dev, vq, p);
         vq_element_set(elem, p, dst);
@@ -506,8 +505,14 @@ _public_ void vu_queue_flush(VuDev *dev, VuVirtq *vq, unsigned int num) {
 }
 
 _public_ void vu_queue_push(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int len) {
-        vu_queue_fill(dev, vq, elem, len, 0);
-        vu_queue_flush(dev, vq, 1);
+        const VqRingOps *ops;
+
+        /* vu_queue_fill() + vu_queue_flush() with their checks made once: this runs for every request. */
+        if (!vq_ready(dev, vq) || !elem)
+                return;
+        ops = vq_ops(vq);
+        ops->fill(dev, vq, elem, len, 0);
+        ops->flush(dev, vq, 1);
 }
 
 _public_ void vu_queue_get_avail_bytes(VuDev *dev, VuVirtq *vq, unsigned int *in_bytes, unsigned int *out_bytes,
