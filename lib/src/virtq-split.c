@@ -252,7 +252,7 @@ _walk_inline_ int walk_buffer(Walk *w, const struct vring_desc *d, unsigned int 
 }
 
 _walk_inline_ int walk_indirect(Walk *w, const struct vring_desc *ind, unsigned int at) {
-        uint64_t visited[VU_MAX_INDIRECT_DESCS / 64] = {};
+        uint64_t visited[VU_MAX_INDIRECT_DESCS / 64];
         const struct vring_desc *table;
         unsigned int n, j = 0;
         int r;
@@ -269,6 +269,9 @@ _walk_inline_ int walk_indirect(Walk *w, const struct vring_desc *ind, unsigned 
                 return walk_fail(w, "descriptor %u: indirect table 0x%" PRIx64 " + %" PRIu32 " overflows", at,
                                  (uint64_t) ind->addr, (uint32_t) ind->len);
         n = ind->len / DESC_SIZE;
+        /* Entries are below n: only the words they reach need clearing. */
+        for (unsigned int k = 0; k < (n + 63) / 64; k++)
+                visited[k] = 0;
 
         /* Fast path: the table lies in one region and is aligned; else copy entries out one by one. */
         table = walk_translate(w, ind->addr, ind->len);
