@@ -423,7 +423,8 @@ _public_ int vu_queue_pop_into(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, st
  * Forced inline: vu_queue_pop() is the hot path of every seed-API device.
  */
 static inline __attribute__((always_inline)) VuVirtqElement *
-vq_element_new(VuDev *dev, VuVirtq *vq, size_t sz, const VqPeek *p, const struct iovec *iov) {
+vq_element_new(VuDev *dev, VuVirtq *vq, const VqRingOps *ops, size_t sz, const VqPeek *p,
+               const struct iovec *iov) {
         size_t n = (size_t) p->chain.out_num + p->chain.in_num;
         size_t off = (sz + alignof(struct iovec) - 1) & ~(alignof(struct iovec) - 1);
         VuVirtqElement *elem;
@@ -438,10 +439,11 @@ vq_element_new(VuDev *dev, VuVirtq *vq, size_t sz, const VqPeek *p, const struct
         if (sz > sizeof(VuVirtqElement))
                 memset((uint8_t *) elem + sizeof(VuVirtqElement), 0, sz - sizeof(VuVirtqElement));
         struct iovec *dst = (struct iovec *) ((uint8_t *) elem + off);
+
         if (n > 0)
                 memcpy(dst, iov, n * sizeof(struct iovec));
 
-        vq_ops(vq)->commit(dev, vq, p);
+        ops->commit(dev, vq, p);
         vq_element_set(elem, p, dst);
         return elem;
 }
@@ -449,19 +451,21 @@ vq_element_new(VuDev *dev, VuVirtq *vq, size_t sz, const VqPeek *p, const struct
 /* A chain longer than vu_queue_pop()'s stack room: walk it again into room for the longest one we accept. */
 static VuVirtqElement *vq_pop_long(VuDev *dev, VuVirtq *vq, size_t sz) {
         _cleanup_free_ struct iovec *iov = NULL;
+        const VqRingOps *ops = vq_ops(vq);
         VqPeek p;
 
         iov = malloc(VU_MAX_CHAIN_IOV * sizeof(struct iovec));
         if (!iov)
                 return NULL;
-        if (vq_ops(vq)->peek(dev, vq, iov, VU_MAX_CHAIN_IOV, &p) <= 0)
+        if (ops->peek(dev, vq, iov, VU_MAX_CHAIN_IOV, &p) <= 0)
                 return NULL;
-        return vq_element_new(dev, vq, sz, &p, iov);
+        return vq_element_new(dev, vq, ops, sz, &p, iov);
 }
 
 _public_ void *vu_queue_pop(VuDev *dev, VuVirtq *vq, size_t sz) {
         /* Most chains fit here; the hot path then allocates only the element it returns. */
         struct iovec stack_iov[POP_STACK_IOV];
+        const VqRingOps *ops;
         VqPeek p;
         int r;
 
@@ -473,12 +477,14 @@ _public_ void *vu_queue_pop(VuDev *dev, VuVirtq *vq, size_t sz) {
                 return NULL;
         }
 
-        r = vq_ops(vq)->peek(dev, vq, stack_iov, POP_STACK_IOV, &p);
+        /* One look at the layout: the peek is an indirect call, after which it would be read again. */
+        ops = vq_ops(vq);
+        r = ops->peek(dev, vq, stack_iov, POP_STACK_IOV, &p);
         if (r == -E2BIG)
                 return vq_pop_long(dev, vq, sz);
         if (r <= 0)
                 return NULL;
-        return vq_element_new(dev, vq, sz, &p, stack_iov);
+        return vq_element_new(dev, vq, ops, sz, &p, stack_iov);
 }
 
 _public_ bool vu_queue_rewind(VuDev *dev, VuVirtq *vq, unsigned int num) {
