@@ -1,13 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The few QEMU utility functions (qemu/iov.h) that QEMU's libvhost-user sample
- * programs link from QEMU's libqemuutil, written here so that those programs
+ * The few QEMU utility functions (qemu/iov.h, qemu/sockets.h, qapi/error.h)
+ * that QEMU's libvhost-user sample programs link from QEMU's libqemuutil, written here so that those programs
  * link with nothing of QEMU but their own source file and, for libvhost-user,
  * only with our library.
  */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include "qapi/error.h"
 #include "qemu/iov.h"
+#include "qemu/sockets.h"
 
 size_t iov_size(const struct iovec *iov, unsigned int iov_cnt) {
         size_t n = 0;
@@ -104,4 +112,52 @@ void iov_hexdump(const struct iovec *iov, const unsigned int iov_cnt, FILE *fp, 
                 }
         if (pos)
                 fputc('\n', fp);
+}
+
+struct Error {
+        char msg[256];
+};
+
+Error *error_fatal;
+
+void error_setg_shim(Error **errp, const char *msg) {
+        Error *e;
+
+        if (errp == &error_fatal) {
+                fprintf(stderr, "%s\n", msg);
+                exit(1);
+        }
+        if (!errp)
+                return;
+        e = calloc(1, sizeof(*e));
+        if (e)
+                snprintf(e->msg, sizeof(e->msg), "%s", msg);
+        *errp = e;
+}
+
+int unix_listen(const char *path, Error **errp) {
+        struct sockaddr_un un = { .sun_family = AF_UNIX };
+        char msg[200];
+        int fd;
+
+        if (strlen(path) >= sizeof(un.sun_path)) {
+                snprintf(msg, sizeof(msg), "Socket path '%s' is too long", path);
+                error_setg_shim(errp, msg);
+                return -1;
+        }
+        strcpy(un.sun_path, path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                snprintf(msg, sizeof(msg), "Failed to create a socket: %s", strerror(errno));
+                error_setg_shim(errp, msg);
+                return -1;
+        }
+        (void) unlink(path);
+        if (bind(fd, (struct sockaddr *) &un, sizeof(un)) < 0 || listen(fd, 1) < 0) {
+                snprintf(msg, sizeof(msg), "Failed to listen on %s: %s", path, strerror(errno));
+                close(fd);
+                error_setg_shim(errp, msg);
+                return -1;
+        }
+        return fd;
 }
