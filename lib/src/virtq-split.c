@@ -42,9 +42,10 @@ _Static_assert(VIRTQUEUE_MAX_SIZE % 64 == 0 && VU_MAX_INDIRECT_DESCS % 64 == 0, 
 
 /*
  * This runs for every buffer the guest hands us, so its common case (a
- * buffer inside the region the previous one was in) is inline and branches
- * to out-of-line code only for errors and buffers that cross regions. Every
- * check stays on the common path; only their reporting is out of line.
+ * buffer wholly inside one region of a small memory table) is translated
+ * inline, and it leaves the inline path only for errors, buffers that cross
+ * regions and large tables. Every check stays on the common path; only
+ * their reporting is out of line.
  */
 
 typedef struct Walk {
