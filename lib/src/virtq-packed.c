@@ -383,7 +383,7 @@ static int walk_copied(VuDev *dev, const struct vring_packed_desc *descs, unsign
 /* ---- state -------------------------------------------------------------- */
 
 int vq_packed_prepare(VuDev *dev, VuVirtq *vq) {
-        unsigned int idx = vq_index(dev, vq), num = vq->vring.num;
+        unsigned int idx = vq_index(dev, vq), num = vq->vring.num, dist;
         struct VqPackedState *s = vq->priv->packed_state;
 
         if (num == 0 || num > VIRTQUEUE_MAX_SIZE)
@@ -394,6 +394,27 @@ int vq_packed_prepare(VuDev *dev, VuVirtq *vq) {
                                 "queue %u: packed ring base out of range: avail index %u, used index %u, "
                                 "queue size %u",
                                 idx, vq->last_avail_idx, vq->used_idx, num);
+
+        /*
+         * DPDK's virtio_user sends only the avail half of SET_VRING_BASE (its own
+         * backend reads no more), leaving the used position at slot 0, wrap 0.
+         * Used more than a ring behind avail is impossible, and a whole ring
+         * behind is real only if the slot there still waits for us in the used
+         * lap; otherwise nothing is in flight and used stands where avail does.
+         */
+        dist = pos_distance(num, vq->used_idx, vq->priv->used_wrap_counter, vq->last_avail_idx,
+                            vq->priv->avail_wrap_counter);
+        if (dist > num ||
+            (dist == num && !desc_is_avail(le16toh(READ_ONCE(vq->priv->desc_packed[vq->used_idx].flags)),
+                                           vq->priv->used_wrap_counter))) {
+                vu_log(dev, LOG_NOTICE,
+                       "queue %u: SET_VRING_BASE gave used slot %u wrap %d for avail slot %u wrap %d, "
+                       "which no ring holds; using the avail position for both",
+                       idx, vq->used_idx, vq->priv->used_wrap_counter, vq->last_avail_idx,
+                       vq->priv->avail_wrap_counter);
+                vq->used_idx = vq->last_avail_idx;
+                vq->priv->used_wrap_counter = vq->priv->avail_wrap_counter;
+        }
 
         if (s && s->num != num) {
                 vq_packed_free(vq);
