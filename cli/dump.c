@@ -44,8 +44,8 @@ static void print_event_area(const char *name, const char *why, json_object *are
                 printf("%s: not in guest memory\n", name);
                 return;
         }
-        printf("%s (%s): flags 0x%" PRIx64 " %s, off_wrap 0x%04" PRIx64 " (slot %" PRIu64 ", wrap %d)\n", name,
-               why, json_get_uint(area, VL_FIELD_FLAGS, 0), json_get_str(area, VL_FIELD_MODE, "?"),
+        printf("%s (%s): flags 0x%" PRIx64 " %s, off_wrap 0x%04" PRIx64 " (slot %" PRIu64 ", wrap %d)\n",
+               name, why, json_get_uint(area, VL_FIELD_FLAGS, 0), json_get_str(area, VL_FIELD_MODE, "?"),
                json_get_uint(area, VL_FIELD_OFF_WRAP, 0), json_get_uint(area, VL_FIELD_OFFSET, 0),
                json_get_bool(area, VL_FIELD_WRAP, false));
 }
@@ -86,11 +86,13 @@ int verb_dump(Vuctl *ctx, int argc, char *argv[]) {
                json_get_int(reply, VL_FIELD_FROM, 0),
                json_get_int(reply, VL_FIELD_FROM, 0) + json_get_int(reply, VL_FIELD_COUNT, 0) - 1);
         if (packed) {
-                printf("  rings at GPA desc 0x%" PRIx64 ", driver event 0x%" PRIx64 ", device event 0x%" PRIx64 "\n",
-                       json_get_uint(reply, VL_FIELD_DESC_GPA, 0), json_get_uint(reply, VL_FIELD_AVAIL_GPA, 0),
+                printf("  rings at GPA desc 0x%" PRIx64 ", driver event 0x%" PRIx64
+                       ", device event 0x%" PRIx64 "\n",
+                       json_get_uint(reply, VL_FIELD_DESC_GPA, 0),
+                       json_get_uint(reply, VL_FIELD_AVAIL_GPA, 0),
                        json_get_uint(reply, VL_FIELD_USED_GPA, 0));
-                printf("  device reads next at slot %" PRIu64 " (avail wrap %d), writes used at slot %" PRIu64
-                       " (used wrap %d)\n\n",
+                printf("  device reads next at slot %" PRIu64
+                       " (avail wrap %d), writes used at slot %" PRIu64 " (used wrap %d)\n\n",
                        json_get_uint(reply, VL_FIELD_LAST_AVAIL_IDX, 0),
                        json_get_bool(reply, VL_FIELD_AVAIL_WRAP_COUNTER, false),
                        json_get_uint(reply, VL_FIELD_USED_IDX, 0),
@@ -98,7 +100,8 @@ int verb_dump(Vuctl *ctx, int argc, char *argv[]) {
                 t = table_new(6, "SLOT", "ADDR", "LEN", "FLAGS", "ID", "STATE");
         } else {
                 printf("  rings at GPA desc 0x%" PRIx64 ", avail 0x%" PRIx64 ", used 0x%" PRIx64 "\n\n",
-                       json_get_uint(reply, VL_FIELD_DESC_GPA, 0), json_get_uint(reply, VL_FIELD_AVAIL_GPA, 0),
+                       json_get_uint(reply, VL_FIELD_DESC_GPA, 0),
+                       json_get_uint(reply, VL_FIELD_AVAIL_GPA, 0),
                        json_get_uint(reply, VL_FIELD_USED_GPA, 0));
                 t = table_new(5, "DESC", "ADDR", "LEN", "FLAGS", "NEXT");
         }
@@ -113,8 +116,10 @@ int verb_dump(Vuctl *ctx, int argc, char *argv[]) {
                                  json_get(reply, VL_FIELD_DRIVER_EVENT));
                 print_event_area("device event area", "when we want the driver's kicks",
                                  json_get(reply, VL_FIELD_DEVICE_EVENT));
-                printf("STATE: available = the device may take it in its current lap; used = AVAIL equals USED, "
-                       "the driver's again; taken = marked for a lap the device has read past (in flight, or "
+                printf("STATE: available = the device may take it in its current lap; used = AVAIL equals "
+                       "USED, "
+                       "the driver's again; taken = marked for a lap the device has read past (in flight, "
+                       "or "
                        "a chain's later slot)\n");
         }
 

@@ -122,7 +122,8 @@ int verb_queues(Vuctl *ctx, int argc, char *argv[]) {
         printf("\nEN enabled, ST started, RDY rings mapped; indexes wrap at 65536; "
                "addresses are the frontend's (QVA)\n");
         if (packed > 0)
-                printf("packed: indexes are ring slots, the wrap counters tell the lap; DRIVER_EVENT is what the "
-                       "driver asks of our calls, DEVICE_EVENT what we ask of its kicks\n");
+                printf("packed: indexes are ring slots, the wrap counters tell the lap; "
+                       "DRIVER_EVENT is what the driver asks of our calls, DEVICE_EVENT what we ask of its "
+                       "kicks\n");
         return VUCTL_EXIT_OK;
 }

@@ -76,7 +76,8 @@ static json_object *flag_names(uint16_t flags, bool packed) {
  * owns the slot. "taken": marked available for a lap the device has already
  * read past, so in flight or a later descriptor of a chain since returned.
  */
-static const char *packed_slot_state(unsigned slot, uint16_t flags, const PackedLap *lap, bool *ret_available) {
+static const char *packed_slot_state(unsigned slot, uint16_t flags, const PackedLap *lap,
+                                     bool *ret_available) {
         bool wrap = slot >= lap->last_avail_idx ? lap->avail_wrap_counter : !lap->avail_wrap_counter;
         bool avail = flags & PACKED_DESC_F_AVAIL, used = flags & PACKED_DESC_F_USED;
 
@@ -318,7 +319,7 @@ int method_dump_queue(ControlClient *c, json_object *params, unsigned flags, voi
             vu_queue_get_ring_gpas(&d->vu, (int) queue, &desc_gpa, &avail_gpa, &used_gpa) < 0)
                 return reply_not_ready(c, d, (unsigned) queue);
 
-        lap = (PackedLap) {.last_avail_idx = qi.last_avail_idx, .avail_wrap_counter = qi.avail_wrap_counter};
+        lap = (PackedLap){.last_avail_idx = qi.last_avail_idx, .avail_wrap_counter = qi.avail_wrap_counter};
 
         /* Clip the window to the ring. */
         if (from >= qi.size)

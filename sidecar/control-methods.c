@@ -587,9 +587,11 @@ static json_object *queue_json(const VuQueueInfo *q) {
         json_add_bool(o, VL_FIELD_USED_WRAP_COUNTER, q->used_wrap_counter);
         /* Packed: the library's snapshot carries the event areas in the split ring's fields. */
         json_object_object_add(o, VL_FIELD_DRIVER_EVENT,
-                               q->packed && q->ready ? control_event_area_json(q->avail_flags, q->used_event) : NULL);
+                               q->packed && q->ready ? control_event_area_json(q->avail_flags, q->used_event)
+                                                     : NULL);
         json_object_object_add(o, VL_FIELD_DEVICE_EVENT,
-                               q->packed && q->ready ? control_event_area_json(q->used_flags, q->avail_event) : NULL);
+                               q->packed && q->ready ? control_event_area_json(q->used_flags, q->avail_event)
+                                                     : NULL);
         json_add_u64(o, VL_FIELD_DESC_USER_ADDR, q->desc_user_addr);
         json_add_u64(o, VL_FIELD_AVAIL_USER_ADDR, q->avail_user_addr);
         json_add_u64(o, VL_FIELD_USED_USER_ADDR, q->used_user_addr);
