@@ -110,6 +110,11 @@ EOF
         echo "$prog: fetching Debian's qemu source${want:+ $want} (once; kept in $cache)" >&2
         timeout 120 "${apt[@]}" update >"$tmp/apt.log" 2>&1 ||
                 { tail -n 5 "$tmp/apt.log" >&2; skip "apt-get update against deb.debian.org failed (no network to the Debian mirror?)"; }
+        # apt-get update exits 0 when an index failed to download: look for it.
+        if ! compgen -G "$tmp/lists/*_Sources*" >/dev/null; then
+                grep -E '^(W|E|Err):' "$tmp/apt.log" | head -n 5 >&2
+                skip "apt-get update could not download bookworm's source index from deb.debian.org (no network to the Debian mirror?)"
+        fi
         if [[ -n $want ]] && (cd "$tmp/dl" && timeout 300 "${apt[@]}" source --download-only "qemu=$want") >>"$tmp/apt.log" 2>&1; then
                 :
         else
