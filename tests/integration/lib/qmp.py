@@ -6,10 +6,11 @@
 #
 #   qmp.py SOCK cmd NAME [JSON-ARGUMENTS]   run one command, print its "return"
 #   qmp.py SOCK hmp "COMMAND LINE"          run a human-monitor command, print its text
-#   qmp.py SOCK wait-migration SECS [--postcopy-after-pass]
+#   qmp.py SOCK wait-migration SECS [--postcopy]
 #       poll query-migrate until completed/failed/cancelled; print the last
-#       answer. With --postcopy-after-pass, switch to postcopy as soon as the
-#       first pass over memory is done (dirty-sync-count >= 2).
+#       answer. With --postcopy, switch to postcopy as soon as the migration is
+#       active, so that most of memory is still missing on the destination when
+#       the guest starts running there.
 #   qmp.py SOCK wait-status STATUS SECS     poll query-status until it is STATUS
 # Exit status: 0 ok, 1 QEMU answered with an error or the wait failed, 2 usage,
 # 3 cannot connect.
@@ -69,7 +70,7 @@ def main(argv):
             print(json.dumps(out))
         elif verb == 'wait-migration':
             deadline = time.time() + float(rest[0])
-            postcopy = '--postcopy-after-pass' in rest
+            postcopy = '--postcopy' in rest
             switched = False
             while True:
                 st = q.cmd('query-migrate')
@@ -77,8 +78,7 @@ def main(argv):
                 if status in ('completed', 'failed', 'cancelled'):
                     print(json.dumps(st))
                     return 0 if status == 'completed' else 1
-                if postcopy and not switched and status == 'active' and \
-                        st.get('ram', {}).get('dirty-sync-count', 0) >= 2:
+                if postcopy and not switched and status == 'active':
                     q.cmd('migrate-start-postcopy')
                     switched = True
                 if time.time() > deadline:
