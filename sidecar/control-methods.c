@@ -644,6 +644,9 @@ static int method_get_log(ControlClient *c, json_object *params, unsigned flags,
                 return 0;
         if (d->vu_ready)
                 vu_get_log_info(&d->vu, &info);
+        /* No log from this frontend (or none connected): the last one's, ended. */
+        if (info.started_usec == 0)
+                info = d->last_log;
         p = json_object_new_object();
         if (!p)
                 return -ENOMEM;

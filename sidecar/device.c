@@ -407,14 +407,25 @@ void device_detach(Device *d, const char *reason_in) {
         d->conn_source = sd_event_source_disable_unref(d->conn_source);
 
         if (d->vu_ready) {
+                VuLogInfo log_info;
+
+                /*
+                 * The library forgets the log with the frontend; keep what it was, so that
+                 * GetLog can still say after a migration that the source's log ran and ended.
+                 */
+                vu_get_log_info(&d->vu, &log_info);
+                if (log_info.started_usec != 0) {
+                        d->last_log = log_info;
+                        d->last_log.active = d->last_log.log_all = false;
+                        d->last_log.rings_logging = 0;
+                        if (d->last_log.stopped_usec == 0)
+                                d->last_log.stopped_usec = now_usec(CLOCK_REALTIME);
+                }
                 /*
                  * A frontend that goes away ends its dirty log too: after a migration's switch-over
                  * the source's QEMU never clears LOG_ALL, it only stops the queues and later exits.
                  */
                 if (d->log_active) {
-                        VuLogInfo log_info;
-
-                        vu_get_log_info(&d->vu, &log_info);
                         d->log_active = false;
                         event_emit(s, d, "log-stop",
                                    "%" PRIu64 " pages marked, %" PRIu64 " writes (frontend gone)",

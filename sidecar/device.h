@@ -109,6 +109,7 @@ struct Device {
         bool vu_ready;          /* vu_init() succeeded; vu_deinit() is due */
         DeviceWatch *watches;   /* fds the library asked us to watch */
         bool log_active;        /* dirty log was active after the last message */
+        VuLogInfo last_log;     /* the dirty log as the last frontend left it (started_usec 0: none) */
         uint64_t features_seen; /* last negotiated virtio features we announced */
 };
 
