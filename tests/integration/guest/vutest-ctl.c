@@ -26,9 +26,11 @@
  *   blkr:SEED           the block at vuc.blk MiB must hold SEED's pattern
  *   iops:N              N sequential 4 KiB O_DIRECT writes at queue depth 1, timed
  *   seq:SECS:DIR        sequential 256 KiB O_DIRECT I/O at depth vuc.qd for SECS seconds over
- *                       the first vuc.seq-mib MiB (DIR r or w), then a VUTEST-SEQ line
+ *                       the first vuc.seq-mib MiB (DIR r or w), then a VUTEST-SEQ line; the
+ *                       requests take turns over vuc.bufs buffers (a migration test makes the
+ *                       device write many distinct guest pages)
  * Parameters: vuc.dev=/dev/vda vuc.mailbox=MIB (63) vuc.blk=MIB (40) vuc.timeout=S (90)
- *             vuc.qd=N (4) vuc.seq-mib=N (32)
+ *             vuc.qd=N (4) vuc.seq-mib=N (32) vuc.bufs=N (vuc.qd; at most 1024)
  *
  * The mailbox is one 4 KiB block the host writes into the image file behind
  * the device: a channel from the host to the guest that needs no network and
@@ -61,6 +63,7 @@ typedef struct Config {
         uint64_t blk_mib;
         unsigned timeout;
         unsigned qd;
+        unsigned bufs;
         uint64_t seq_mib;
 } Config;
 
@@ -403,7 +406,8 @@ static int step_seq(unsigned secs, bool write) {
         struct iocb cbs[64], *ptr;
         struct io_event ev[64];
         aio_context_t ctx = 0;
-        uint8_t *bufs = buf_new(bs * qd);
+        unsigned nbufs = arg.bufs, turn = 0;
+        uint8_t *bufs = buf_new(bs * nbufs);
         int fd = open_direct(), r = -1;
         unsigned inflight = 0;
         double t0, elapsed;
@@ -424,7 +428,7 @@ static int step_seq(unsigned secs, bool write) {
                         .aio_data = i,
                         .aio_lio_opcode = write ? IOCB_CMD_PWRITE : IOCB_CMD_PREAD,
                         .aio_fildes = (uint32_t) fd,
-                        .aio_buf = (uint64_t) (uintptr_t) (bufs + i * bs),
+                        .aio_buf = (uint64_t) (uintptr_t) (bufs + (turn++ % nbufs) * bs),
                         .aio_nbytes = bs,
                         .aio_offset = (int64_t) (next++ % blocks * bs),
                 };
@@ -456,6 +460,7 @@ static int step_seq(unsigned secs, bool write) {
                         if (stop)
                                 continue;
                         cb->aio_offset = (int64_t) (next++ % blocks * bs);
+                        cb->aio_buf = (uint64_t) (uintptr_t) (bufs + (turn++ % nbufs) * bs);
                         if (sys_io_submit(ctx, 1, &cb) != 1) {
                                 fail("seq", "io_submit failed: %m");
                                 stop = true;
@@ -546,11 +551,15 @@ static void parse_cmdline(char *cmdline) {
                         arg.timeout = (unsigned) num(v, arg.timeout);
                 else if (!strcmp(k, "vuc.qd"))
                         arg.qd = (unsigned) num(v, arg.qd);
+                else if (!strcmp(k, "vuc.bufs"))
+                        arg.bufs = (unsigned) num(v, arg.bufs);
                 else if (!strcmp(k, "vuc.seq-mib"))
                         arg.seq_mib = num(v, arg.seq_mib);
         }
         if (arg.qd == 0 || arg.qd > 64)
                 arg.qd = 4;
+        if (arg.bufs < arg.qd || arg.bufs > 1024)
+                arg.bufs = arg.qd;
 }
 
 int main(int argc, char **argv) {
