@@ -63,8 +63,9 @@ ln -sf mke2fs "$stage/sbin/mkfs.ext4"
 install -m 0755 "$src/vutest-realworld" "$stage/bin/vutest-realworld"
 
 (cd "$stage" && find . -mindepth 1 -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet) |
-        gzip -1 >"$stage/overlay.cpio.gz"
+        gzip -1 >"$out/overlay-realworld.cpio.gz.tmp"
 # Concatenated archives: the kernel unpacks one after the other into the same rootfs.
-cat "$base" "$stage/overlay.cpio.gz" >"$target.tmp"
+cat "$base" "$out/overlay-realworld.cpio.gz.tmp" >"$target.tmp"
+rm -f "$out/overlay-realworld.cpio.gz.tmp"
 mv "$target.tmp" "$target"
 echo "mkinitramfs-realworld: $target"
