@@ -490,7 +490,9 @@ void vu_set_queue_handler(VuDev *dev, VuVirtq *vq, vu_queue_handler_cb handler);
  * vu_set_queue_host_notifier: offer the frontend a host notifier area for
  * @vq (a page of @fd at @offset) through the backend channel; @fd == -1
  * withdraws it. The fd is not taken over. Returns false if the backend
- * channel or HOST_NOTIFIER/SLAVE_SEND_FD was not negotiated, or sending failed.
+ * channel or HOST_NOTIFIER/SLAVE_SEND_FD was not negotiated, or sending failed;
+ * true once sent (the frontend's answer is not awaited: this is called while
+ * the frontend starts the device and cannot answer yet).
  */
 bool vu_set_queue_host_notifier(VuDev *dev, VuVirtq *vq, int fd, int size, int offset);
 

@@ -112,7 +112,15 @@ _public_ bool vu_set_queue_host_notifier(VuDev *dev, VuVirtq *vq, int fd, int si
         msg.payload.area.size = fd >= 0 ? (uint64_t) size : 0;
         msg.payload.area.offset = fd >= 0 ? (uint64_t) offset : 0;
 
-        return vu_backend_send(dev, &msg, fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0, true) == 0;
+        /*
+         * No ack, as for CONFIG_CHANGE_MSG: programs offer the notifier from
+         * queue_set_started(), i.e. while QEMU is still starting the device,
+         * and QEMU 7.2 serves this channel only after its start sequence,
+         * which ends with GET_STATUS on the main channel (we offer STATUS):
+         * waiting here stalled until the timeout and cost the channel (seen
+         * with QEMU's tests/vhost-user-bridge -H, tests/compat/qemu-contrib.sh).
+         */
+        return vu_backend_send(dev, &msg, fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0, false) == 0;
 }
 
 _public_ bool vu_config_change_msg(VuDev *dev) {
