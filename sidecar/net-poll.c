@@ -5,10 +5,12 @@
  *
  * Everything runs on the daemon's one event-loop thread, so the counters
  * and ring state the control socket reads are never touched concurrently.
- * Polling is an sd-event defer source that is enabled only while some
- * pair polls: each dispatch passes over the polling pairs for at most
- * NET_POLL_SLICE_USEC and then returns to the loop, so the control socket,
- * signals and vhost-user messages are served between slices.
+ * Polling is an sd-event timer source set to an already elapsed time,
+ * enabled only while some pair polls: each dispatch passes over the
+ * polling pairs for at most NET_POLL_SLICE_USEC, re-arms the timer and
+ * returns to the loop, so the control socket, signals and vhost-user
+ * messages are served between slices. (Not a defer source: sd-event skips
+ * epoll entirely while one is pending, which would starve every fd.)
  *
  *   off       a kick runs the pair in bursts of NET_BURST (one guest
  *             notification per burst) until its ring is empty; notifications
@@ -23,6 +25,7 @@
  *   busy      as adaptive, but never re-armed: the pair is polled for as long
  *             as its queues run (a benchmark mode: one core at 100%).
  */
+#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <time.h>
@@ -76,7 +79,16 @@ void net_pair_flush(NetPair *p) {
 
 /* ---- the poll set ------------------------------------------------------------- */
 
-static int net_on_poll(sd_event_source *source, void *userdata);
+static int net_on_poll(sd_event_source *source, uint64_t usec, void *userdata);
+
+/* Run the poll source once more, as soon as the loop has looked at its fds. */
+static int poll_source_arm(NetDevice *n) {
+        int r = sd_event_source_set_time(n->poll_source, 0);
+
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(n->poll_source, SD_EVENT_ONESHOT);
+}
 
 static void pair_set_tx_notification(NetPair *p, bool on) {
         NetDevice *n = p->net;
@@ -92,7 +104,8 @@ static void pair_start_polling(NetPair *p) {
         if (p->polling)
                 return;
         if (!n->poll_source) {
-                r = sd_event_add_defer(n->dev.sidecar->event, &n->poll_source, net_on_poll, n);
+                r = sd_event_add_time(n->dev.sidecar->event, &n->poll_source, CLOCK_MONOTONIC, 0, 1, net_on_poll,
+                                      n);
                 if (r < 0) {
                         log_warning_errno(r, "%s: Failed to add the poll source, staying event-driven: %m",
                                           n->dev.id);
@@ -100,7 +113,7 @@ static void pair_start_polling(NetPair *p) {
                 }
                 (void) sd_event_source_set_description(n->poll_source, "net-poll");
         }
-        if (sd_event_source_set_enabled(n->poll_source, SD_EVENT_ON) < 0)
+        if (poll_source_arm(n) < 0)
                 return;
         p->polling = true;
         n->n_polling++;
@@ -139,7 +152,28 @@ static void pair_rearm(NetPair *p) {
                 pair_start_polling(p);
 }
 
-static int net_on_poll(sd_event_source *source, void *userdata) {
+/*
+ * Whether the transmit ring still looks like the one we were given. A
+ * frontend that tears its rings down (DPDK's virtio_user re-initialises
+ * them when the port stops) before it stops the queue with GET_VRING_BASE
+ * is never noticed by an event-driven backend, which is not kicked any
+ * more; a polling one would read the reset ring and declare it corrupt.
+ * So a poll that finds avail->idx more than a ring's worth away from our
+ * position stops polling that pair quietly: a kick still goes through the
+ * library's full checks.
+ */
+static bool pair_ring_plausible(NetPair *p) {
+        NetDevice *n = p->net;
+        VuVirtq *vq = net_queue(n, net_tx_qidx(p->index));
+        uint16_t avail;
+
+        if (!vq || !vq->vring.avail)
+                return false;
+        avail = le16toh(__atomic_load_n(&vq->vring.avail->idx, __ATOMIC_ACQUIRE));
+        return (uint16_t) (avail - vq->last_avail_idx) <= vq->vring.num;
+}
+
+static int net_on_poll(sd_event_source *source, uint64_t usec, void *userdata) {
         NetDevice *n = userdata;
         uint64_t start = mono_usec(), now = start;
 
@@ -152,6 +186,14 @@ static int net_on_poll(sd_event_source *source, void *userdata) {
                                 continue;
                         if (!net_queue_usable(n, net_tx_qidx(i))) {
                                 net_pair_stop_polling(p);
+                                continue;
+                        }
+                        if (!pair_ring_plausible(p)) {
+                                log_debug("%s: tx %u: the frontend reset the ring under us, back to kicks",
+                                          n->dev.id, i);
+                                p->polling = false;
+                                if (--n->n_polling == 0)
+                                        (void) sd_event_source_set_enabled(n->poll_source, SD_EVENT_OFF);
                                 continue;
                         }
                         k = pair_run(p, NET_BURST);
@@ -169,6 +211,10 @@ static int net_on_poll(sd_event_source *source, void *userdata) {
                 now = mono_usec();
                 if (now - start >= NET_POLL_SLICE_USEC)
                         break;
+        }
+        if (n->n_polling > 0 && poll_source_arm(n) < 0) {
+                log_warning("%s: Failed to re-arm the poll source, back to kicks", n->dev.id);
+                net_poll_stop_all(n);
         }
         return 0;
 }

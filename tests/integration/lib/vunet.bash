@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
+# Helpers for the virtio-net tests and benchmark (tests/integration/net-*.bats,
+# tests/bench/net/): hugepages for DPDK, a vu-sidecar serving one net device,
+# dpdk-testpmd with a virtio_user port driven by a command script, its port
+# counters, vuctl queries, and a process's CPU time. Sourced after vutest.bash
+# (which provides vt_spawn, vt_wait_socket, VT_TMP and the cleanup).
+
+VN_TESTPMD=${VN_TESTPMD:-dpdk-testpmd}
+VN_RUNS=0
+
+# Why the DPDK tests cannot run here, or nothing.
+vn_dpdk_missing() {
+        if ! command -v "$VN_TESTPMD" >/dev/null 2>&1; then
+                echo "dpdk-testpmd is not installed (package dpdk-dev; scripts/setup-deps installs it)"
+        elif [[ $(id -u) != 0 ]]; then
+                echo "hugepages for DPDK need root (mount hugetlbfs, vm.nr_hugepages)"
+        fi
+}
+
+# Mounts hugetlbfs on /dev/hugepages and reserves 2 MiB pages if fewer than 512 are free.
+vn_hugepages() {
+        local free
+        mkdir -p /dev/hugepages
+        mountpoint -q /dev/hugepages || mount -t hugetlbfs none /dev/hugepages
+        free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+        if ((free < 512)); then
+                echo $(($(cat /proc/sys/vm/nr_hugepages) + 1024)) >/proc/sys/vm/nr_hugepages
+                free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+        fi
+        if ((free < 256)); then
+                echo "only $free free hugepages after asking for more" >&2
+                return 1
+        fi
+}
+
+# vn_start_sidecar SOCK SPEC [OPTION...] — vu-sidecar serving one net device (SPEC without
+# socket=) on SOCK with its control socket at $VT_TMP/control.sock; pid in VT_SIDECAR_PID.
+# --taskset CPUS first pins it.
+vn_start_sidecar() {
+        local sock=$1 spec=$2 pin=()
+        shift 2
+        if [[ ${1:-} == --taskset ]]; then
+                pin=(taskset -c "$2")
+                shift 2
+        fi
+        vt_spawn sidecar "${pin[@]}" "$VU_SIDECAR" --net "$spec${spec:+,}socket=$sock" \
+                --control "$VT_TMP/control.sock" --runtime-dir "$VT_TMP" --log-level debug "$@"
+        VT_SIDECAR_PID=$VT_LAST_PID
+        vt_wait_socket "$sock" "$VT_LAST_PID"
+}
+
+# vn_testpmd SOCK QUEUES [--lcores SPEC] [--vhost] [--txpkts N] -- CMD... — runs testpmd in
+# interactive mode with a virtio_user port on SOCK (or, with --vhost, DPDK's own vhost
+# backend listening on SOCK), QUEUES queue pairs, feeding it the commands (a "sleep N"
+# item sleeps instead). Output in VN_LOG; returns testpmd's status.
+vn_testpmd() {
+        local sock=$1 queues=$2 lcores=0@1,1@1 vdev
+        shift 2
+        vdev="virtio_user0,path=$sock,queues=$queues"
+        while (($#)); do
+                case $1 in
+                --lcores) lcores=$2; shift ;;
+                --vhost) vdev="net_vhost0,iface=$sock,queues=$queues" ;;
+                --) shift; break ;;
+                *) echo "vn_testpmd: unknown option $1" >&2; return 2 ;;
+                esac
+                shift
+        done
+        VN_RUNS=$((VN_RUNS + 1))
+        VN_LOG=$VT_TMP/testpmd-$VN_RUNS.log
+        local c rc=0
+        {
+                for c in "$@"; do
+                        if [[ $c == sleep\ * ]]; then
+                                ${c}
+                        else
+                                echo "$c"
+                        fi
+                done
+                echo quit
+        } | timeout --kill-after=5 120 "$VN_TESTPMD" --lcores "$lcores" --no-pci --file-prefix "vn$$-$VN_RUNS" \
+                -m 256 --single-file-segments --vdev "$vdev" -- -i --rxq="$queues" --txq="$queues" \
+                --total-num-mbufs=32768 >"$VN_LOG" 2>&1 3>&- || rc=$?
+        return "$rc"
+}
+
+# vn_port_stats — after a run whose script ended with "show port stats 0": prints
+# "RX_PACKETS RX_BYTES TX_PACKETS TX_BYTES" from the last port statistics in VN_LOG.
+vn_port_stats() {
+        awk '/RX-packets:.*RX-bytes:/ {rp=$2; rb=$6} /TX-packets:.*TX-bytes:/ {tp=$2; tb=$6}
+             END {print rp+0, rb+0, tp+0, tb+0}' "$VN_LOG"
+}
+
+# vn_vuctl ARGS... — vuctl against the test's sidecar.
+vn_vuctl() {
+        "$VUCTL" --socket "$VT_TMP/control.sock" "$@"
+}
+
+# vn_stat PYEXPR — evaluates a Python expression over `vuctl -j stats`'s first device (d).
+vn_stat() {
+        vn_vuctl -j stats | python3 -c 'import json, sys
+d = json.load(sys.stdin)["devices"][0]
+print(eval(sys.argv[1]))' "$1"
+}
+
+# vn_cpu_ticks PID — user+system clock ticks the process has used.
+vn_cpu_ticks() {
+        awk '{print $14 + $15}' "/proc/$1/stat"
+}
