@@ -53,6 +53,11 @@ cc=${CC_STATIC:-gcc}
 "$cc" -static -O2 -g0 -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -D_GNU_SOURCE \
         -pthread -o "$out/vutest-blk" "$src/vutest-blk.c"
 cp "$out/vutest-blk" "$stage/bin/vutest-blk"
+# Guest scripts (vutest-net.sh → /bin/vutest-net), chosen with vutest.prog=.
+for script in "$src"/vutest-*.sh; do
+        [[ -e $script ]] || continue
+        install -m 0755 "$script" "$stage/bin/$(basename "$script" .sh)"
+done
 # The migration and crash-recovery workload (vutest.prog=vutest-writer).
 "$cc" -static -O2 -g0 -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -D_GNU_SOURCE \
         -pthread -o "$out/vutest-writer" "$src/vutest-writer.c"
