@@ -28,10 +28,17 @@
  *                there, and every read-cache block still holds what was read.
  *   verify-disk  (a later boot) every slot is a valid block of this seed with a
  *                generation in vuw.min-gen..vuw.max-gen.
+ *   park         fill vuw.park-mib MiB of guest memory with blocks for the region
+ *                after the data region, and leave them untouched;
+ *   unpark       (later, e.g. after a postcopy switch-over, when those pages may
+ *                not have reached the destination yet) write them to the disk
+ *                from that memory, then read them back and check them: the
+ *                device reads guest memory the guest did not touch since.
+ *   pause        sleep vuw.pause-secs (default 3), e.g. to let a migration end.
  *
  * Parameters: vuw.dev=/dev/vda vuw.seed=N vuw.mib=N (data region, from offset 0)
  * vuw.secs=N vuw.rounds=N vuw.threads=N (1..16) vuw.chunk=N (slots per I/O, 1..64)
- * vuw.cache-mib=N vuw.min-gen=N vuw.max-gen=N.
+ * vuw.cache-mib=N vuw.min-gen=N vuw.max-gen=N vuw.park-mib=N vuw.pause-secs=N.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +70,8 @@ typedef struct Config {
         uint64_t cache_mib;
         uint64_t min_gen;
         uint64_t max_gen;
+        uint64_t park_mib;
+        unsigned pause_secs;
 } Config;
 
 static Config arg = {
@@ -74,6 +83,7 @@ static Config arg = {
         .chunk = 8,
         .cache_mib = 32,
         .max_gen = UINT32_MAX,
+        .pause_secs = 3,
 };
 
 /* What a read-cache block should hold: the slot and generation it was read as. */
@@ -103,6 +113,7 @@ static Worker workers[MAX_THREADS];
 static unsigned current_gen;
 static pthread_barrier_t round_start, round_end;
 static volatile bool stop_workers;
+static uint8_t *park_buf;
 
 __attribute__((format(printf, 2, 3))) static void pass(const char *what, const char *fmt, ...) {
         va_list ap;
@@ -460,6 +471,65 @@ static int step_verify_disk(void) {
         return 0;
 }
 
+#define PARK_GEN 1u
+
+static int step_park(void) {
+        size_t len = arg.park_mib * (1u << 20);
+
+        if (len == 0)
+                return fail("park", "vuw.park-mib is 0");
+        park_buf = aligned_zalloc(len);
+        if (!park_buf)
+                return fail("park", "cannot allocate %zu bytes", len);
+        for (size_t i = 0; i < len / SLOT; i++)
+                block_fill(park_buf + i * SLOT, n_slots + i, PARK_GEN);
+        pass("park", "bytes=%zu", len);
+        return 0;
+}
+
+static int step_unpark(void) {
+        size_t len = arg.park_mib * (1u << 20), chunk = 1u << 20;
+        uint8_t *back;
+        double t0 = now_sec();
+        int r;
+
+        if (!park_buf)
+                return fail("unpark", "no park step before");
+        /* Straight from the parked pages: the device, not the guest CPU, is the first to read them. */
+        for (size_t off = 0; off < len; off += chunk) {
+                r = full_io(true, disk_fd, park_buf + off, chunk, n_slots * SLOT + off);
+                if (r < 0)
+                        return fail("unpark", "write of %zu bytes at disk offset %" PRIu64 " failed: %s", chunk,
+                                    n_slots * SLOT + off, strerror(-r));
+        }
+        if (fdatasync(disk_fd) < 0)
+                return fail("unpark", "flush failed: %m");
+        back = aligned_zalloc(chunk);
+        if (!back)
+                return fail("unpark", "out of memory");
+        for (size_t off = 0; off < len; off += chunk) {
+                r = full_io(false, disk_fd, back, chunk, n_slots * SLOT + off);
+                if (r < 0) {
+                        free(back);
+                        return fail("unpark", "read back at disk offset %" PRIu64 " failed: %s",
+                                    n_slots * SLOT + off, strerror(-r));
+                }
+                for (size_t i = 0; i < chunk / SLOT; i++) {
+                        uint64_t slot = n_slots + (off + i * SLOT) / SLOT;
+                        char why[200];
+
+                        if (block_check(back + i * SLOT, slot, why, sizeof(why)) != PARK_GEN) {
+                                free(back);
+                                return fail("unpark", "the disk got something else than the parked memory held: %s",
+                                            why);
+                        }
+                }
+        }
+        free(back);
+        pass("unpark", "bytes=%zu secs=%.1f", len, now_sec() - t0);
+        return 0;
+}
+
 static void parse_u64(const char *key, const char *value, uint64_t max, uint64_t *ret) {
         char *end;
         unsigned long long v;
@@ -512,6 +582,10 @@ static void parse_cmdline(char *cmdline) {
                         parse_u64(w, v, UINT32_MAX, &arg.min_gen);
                 else if (!strcmp(w, "vuw.max-gen"))
                         parse_u64(w, v, UINT32_MAX, &arg.max_gen);
+                else if (!strcmp(w, "vuw.park-mib"))
+                        parse_u64(w, v, 1024, &arg.park_mib);
+                else if (!strcmp(w, "vuw.pause-secs"))
+                        parse_unsigned(w, v, 3600, &arg.pause_secs);
         }
         if (arg.threads == 0)
                 arg.threads = 1;
@@ -554,8 +628,15 @@ int main(int argc, char *argv[]) {
                         r = step_verify();
                 else if (!strcmp(s, "verify-disk"))
                         r = step_verify_disk();
-                else
-                        r = fail(s, "unknown step (run, verify, verify-disk)");
+                else if (!strcmp(s, "park"))
+                        r = step_park();
+                else if (!strcmp(s, "unpark"))
+                        r = step_unpark();
+                else if (!strcmp(s, "pause")) {
+                        sleep(arg.pause_secs);
+                        r = 0;
+                } else
+                        r = fail(s, "unknown step (run, verify, verify-disk, park, unpark, pause)");
                 if (r < 0 && !strcmp(s, "run"))
                         break; /* verifying a run that failed says nothing more */
         }
