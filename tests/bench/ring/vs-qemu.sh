@@ -9,10 +9,11 @@
 # scenario, whether ours is slower; then callgrind's instructions per request
 # on the backend side, a figure that does not jump with a noisy neighbour.
 #
-# QEMU's code is never part of this tree: it is fetched at bench time from
-# Debian's source package with a private apt source list (the machine's apt
-# configuration is not touched) into a cache outside the tree, and only
-# subprojects/libvhost-user and the headers it includes are kept there.
+# QEMU's code is never part of this tree: tests/compat/fetch-qemu-source.sh
+# fetches it at bench time from Debian's source package (patches applied)
+# with a private apt source list, leaving the machine's apt configuration
+# alone, into a cache outside the tree; only subprojects/libvhost-user's
+# files and the headers they include are kept there.
 #
 # Figures only: it never fails for being slow. It fails when a build or a run
 # fails, and exits 77 (ctest: skipped), saying why, when QEMU's source cannot
@@ -103,7 +104,8 @@ work=$(cd "$work" && pwd)
 # QEMU's include/qemu) and standard-headers/linux (a symlink into QEMU's
 # include/standard-headers). virtio_ring.h's own includes are skipped in
 # practice (linux/vhost.h brings the system's copy and its include guard
-# first) but are kept so the file stands on its own.
+# first) but are kept so the file stands on its own. The shared fetcher keeps
+# them, symlinks resolved, in a cache outside the tree.
 lvu=subprojects/libvhost-user
 qemu_files=(
         "$lvu/libvhost-user.c" "$lvu/libvhost-user.h"
@@ -112,94 +114,17 @@ qemu_files=(
         "$lvu/standard-headers/linux/virtio_types.h"
         "$lvu/standard-headers/linux/types.h"
 )
-
-# The source version of the QEMU installed here (the one the integration tests
-# run), e.g. 1:7.2+dfsg-7+deb12u18; empty if QEMU is not installed.
-installed_version() {
-        dpkg-query -W -f='${source:Version}' qemu-system-x86 2>/dev/null || true
-}
-
-# Download qemu's .dsc and tarballs into $tmp/dl with a private source list;
-# prints the .dsc's path.
-download_source() {
-        local want=$1
-        mkdir -p "$tmp/parts" "$tmp/lists/partial" "$tmp/dl"
-        cat >"$tmp/parts/vusidecar-bench-src.sources" <<EOF
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-        # Only our own lists and no binary caches: the machine's apt state
-        # and configuration stay as they were.
-        local apt=(apt-get -q -o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$tmp/parts"
-                -o "Dir::State::Lists=$tmp/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=)
-        # As root apt hands downloads to the _apt user, which cannot enter a
-        # private temporary directory: download as ourselves, quietly.
-        (($(id -u))) || apt+=(-o APT::Sandbox::User=root)
-        "${apt[@]}" update >"$tmp/apt.log" 2>&1 ||
-                { cat "$tmp/apt.log" >&2; return 1; }
-        if [[ -n $want ]] && (cd "$tmp/dl" && "${apt[@]}" source --download-only "qemu=$want") >>"$tmp/apt.log" 2>&1; then
-                :
-        else
-                [[ -z $want ]] || echo "vs-qemu: qemu $want is not in bookworm's sources, taking bookworm's qemu" >&2
-                (cd "$tmp/dl" && "${apt[@]}" source --download-only qemu) >>"$tmp/apt.log" 2>&1 ||
-                        { cat "$tmp/apt.log" >&2; return 1; }
-        fi
-        local found=("$tmp"/dl/qemu_*.dsc)
-        [[ -f ${found[0]} ]] || { echo "vs-qemu: apt-get source left no qemu_*.dsc" >&2; return 1; }
-        echo "${found[0]}"
-}
-
-# Unpack the .dsc with Debian's patches applied (the 7.2.x stable updates
-# change libvhost-user.c) and keep only the library's files, symlinks
-# resolved, in $1. dpkg-source needs the whole tree for that; it lives in
-# $tmp for a few seconds.
-extract_source() {
-        local dsc_file=$1 dest=$2 version
-        command -v dpkg-source >/dev/null || { echo "vs-qemu: dpkg-source is not installed (dpkg-dev)" >&2; return 1; }
-        version=$(awk '/^Version:/ {print $2; exit}' "$dsc_file")
-        dpkg-source -x "$dsc_file" "$tmp/src" >"$tmp/dpkg-source.log" 2>&1 ||
-                { cat "$tmp/dpkg-source.log" >&2; return 1; }
-        rm -rf "$dest.new"
-        local f
-        for f in "${qemu_files[@]}"; do
-                [[ -e $tmp/src/$f ]] || { echo "vs-qemu: qemu $version has no $f" >&2; return 1; }
-                mkdir -p "$dest.new/$(dirname "${f#"$lvu"/}")"
-                cp -L "$tmp/src/$f" "$dest.new/${f#"$lvu"/}"
-        done
-        [[ ! -e $tmp/src/COPYING ]] || cp -L "$tmp/src/COPYING" "$dest.new/COPYING"
-        echo "$version" >"$dest.new/VERSION"
-        rm -rf "$tmp/src" "$dest"
-        mv "$dest.new" "$dest"
-}
-
-want=$(installed_version)
-qsrc=
-if [[ -z $dsc && -n $want && -f $cache/${want//:/_}/VERSION ]]; then
-        qsrc=$cache/${want//:/_}
-elif [[ -z $dsc && -z $want ]]; then
-        # No QEMU installed to match: any version fetched before will do.
-        for d in "$cache"/*/VERSION; do
-                [[ -f $d ]] && qsrc=$(dirname "$d")
-        done
+fetch=$src_dir/tests/compat/fetch-qemu-source.sh
+[[ -x $fetch ]] || die "$fetch is missing"
+rc=0
+qroot=$(VU_QEMU_SRC_CACHE=$cache "$fetch" ${dsc:+--dsc "$dsc"} ring-bench "${qemu_files[@]}") || rc=$?
+if ((rc == 77)); then
+        skip "QEMU's source cannot be had here (see above)"
+elif ((rc != 0)); then
+        die "fetch-qemu-source.sh failed with status $rc"
 fi
-if [[ -z $qsrc ]]; then
-        if [[ -z $dsc ]]; then
-                for tool in apt-get dpkg-source; do
-                        command -v "$tool" >/dev/null || skip "'$tool' is not installed, cannot fetch QEMU's source"
-                done
-                echo "vs-qemu: fetching Debian's qemu source${want:+ $want} (once; kept in $cache)"
-                dsc=$(download_source "$want") || skip "could not download Debian's qemu source package (see above)"
-        fi
-        version=$(awk '/^Version:/ {print $2; exit}' "$dsc")
-        [[ -n $version ]] || die "$dsc has no Version: field"
-        mkdir -p "$cache"
-        extract_source "$dsc" "$cache/${version//:/_}" || die "could not unpack $dsc"
-        qsrc=$cache/${version//:/_}
-fi
-qemu_version=$(cat "$qsrc/VERSION")
+qsrc=$qroot/$lvu
+qemu_version=$(cat "$qroot/VERSION")
 
 # ---- 2. the same driver and device, built against each library --------------
 
@@ -252,6 +177,11 @@ done
 
 echo "vs-qemu: $rounds rounds of ring-bench --duration-ms $duration_ms, both pinned to cpu $cpu," \
         "order alternating"
+read -r load _ </proc/loadavg
+if awk -v l="$load" -v n="$ncpu" 'BEGIN { exit !(l > n / 2) }'; then
+        echo "vs-qemu: warning: load average $load on $ncpu cores: the timings will be noisy," \
+                "trust the instruction counts (and the best-round ratios) more"
+fi
 for ((r = 1; r <= rounds; r++)); do
         if ((r % 2)); then order=(ours qemu); else order=(qemu ours); fi
         for v in "${order[@]}"; do
@@ -302,6 +232,8 @@ END {
                        f[4], f[5], om, 100 * (ohi - olo) / om, qm, 100 * (qhi - qlo) / qm, ratio, ohi / qhi, note
                 if (ratio >= 1)
                         verdict[k] = sprintf("not slower (%+.1f%%)", 100 * (ratio - 1))
+                else if (rounds < 3)
+                        verdict[k] = sprintf("slower by %.1f%% (too few rounds to tell from noise)", 100 * (1 - ratio))
                 else if (ohi < qlo)
                         verdict[k] = sprintf("SLOWER by %.1f%% (in every round)", 100 * (1 - ratio))
                 else
