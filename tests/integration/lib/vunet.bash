@@ -108,3 +108,36 @@ print(eval(sys.argv[1]))' "$1"
 vn_cpu_ticks() {
         awk '{print $14 + $15}' "/proc/$1/stat"
 }
+
+# qemu_boot_net SOCK [--queues N] [--smp N] [--args "..."] [--timeout S] — boots the test
+# guest under TCG in the background with a virtio-net-pci device on a vhost-user netdev at
+# SOCK (vectors=0: MSI-X hangs the probe under TCG). Pid in VT_QEMU_PID, console in
+# VT_CONSOLE; wait with vt_wait_console / vt_wait_qemu (vutest.bash).
+qemu_boot_net() {
+        local sock=$1 queues=1 smp=1 mem=512M args= mq=
+        shift
+        while (($#)); do
+                case $1 in
+                --queues) queues=$2; shift ;;
+                --smp) smp=$2; shift ;;
+                --args) args=$2; shift ;;
+                *) echo "qemu_boot_net: unknown option $1" >&2; return 2 ;;
+                esac
+                shift
+        done
+        ((queues > 1)) && mq=",mq=on"
+        VT_BOOTS=$((VT_BOOTS + 1))
+        VT_CONSOLE=$VT_TMP/console-$VT_BOOTS.log
+        : >"$VT_CONSOLE"
+        "$VT_QEMU" -machine q35,accel=tcg -cpu max -smp "$smp" -m "$mem" \
+                -object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem \
+                -chardev "socket,id=c0,path=$sock" \
+                -netdev "vhost-user,id=n0,chardev=c0,queues=$queues" \
+                -device "virtio-net-pci,netdev=n0,romfile=,vectors=0$mq" \
+                -kernel "$VT_GUEST_DIR/vmlinuz" -initrd "$VT_GUEST_DIR/initramfs.cpio.gz" \
+                -append "console=ttyS0 quiet panic=-1 vutest.prog=vutest-net $args" \
+                -nodefaults -display none -no-reboot -serial "file:$VT_CONSOLE" -monitor none \
+                >"$VT_TMP/qemu-$VT_BOOTS.log" 2>&1 3>&- </dev/null &
+        VT_QEMU_PID=$!
+        VT_PIDS+=("$VT_QEMU_PID")
+}
