@@ -24,7 +24,7 @@
 #define RUNTIME_DIR_ROOT "/run/vusidecar"
 
 static const char *const blk_keys = "path, id, socket, mode, read-only, serial, queues, queue-size, "
-                                    "discard, write-zeroes, iops, bps, lock";
+                                    "discard, write-zeroes, iops, bps, lock, cache";
 
 _printf_(1, 2) static int usage_error(const char *fmt, ...) {
         va_list ap;
@@ -63,8 +63,17 @@ void options_help(void) {
                "(x1024)\n"
                "                          lock=on|running|off flock the image from start (default), only\n"
                "                                             while queues run (live migration), or never\n"
+               "                          cache=none|writeback O_DIRECT (default, where the file system\n"
+               "                                             allows it) or the host page cache\n"
                "                        A literal comma in a value is written ',,'.\n"
-               "  --net SPEC            add a virtio-net device (if this build has one)\n"
+               "  --net SPEC            add a virtio-net device (repeatable). SPEC is KEY=VALUE,...:\n"
+               "                          id=, socket=, mode=    as for --blk (default id net0, net1, ...)\n"
+               "                          backend=loopback|tap   frames come back to the guest, or a tap\n"
+               "                          tap=NAME           tap to create or attach to (persistent, for our uid:\n"
+               "                                             no capability needed)\n"
+               "                          mac=XX:XX:XX:XX:XX:XX  mtu=N (68..65535, default 1500)\n"
+               "                          queues=N           queue pairs, 1..16 (default 1)\n"
+               "                          poll=off|adaptive|busy  poll-usec=N (adaptive window, default 50)\n"
                "\n"
                "Sockets and control:\n"
                "  --control PATH        control socket for vuctl (default RUNTIME_DIR/control.sock;\n"
@@ -324,6 +333,17 @@ int blk_config_parse(const char *what, const char *spec, unsigned int index, con
                                 c.lock = BLK_LOCK_OFF;
                         else {
                                 r = usage_error("%s: lock=%s: must be on, running or off", what, v);
+                                goto fail;
+                        }
+                } else if (strcmp(key, "cache") == 0) {
+                        if (strcmp(v, "none") == 0)
+                                c.cache = BLK_CACHE_NONE;
+                        else if (strcmp(v, "writeback") == 0)
+                                c.cache = BLK_CACHE_WRITEBACK;
+                        else {
+                                r = usage_error("%s: cache=%s: must be none (O_DIRECT) or writeback (the "
+                                                "host page cache)",
+                                                what, v);
                                 goto fail;
                         }
                 } else if (strcmp(key, "serial") == 0) {
