@@ -24,9 +24,10 @@
 # Environment (ctest sets them): SRC_DIR, BUILD_DIR, CC, VU_SANITIZE,
 # VU_LIBVHOST_USER (the shared library file), VT_GUEST_DIR; VT_KEEP=1 keeps
 # the temp dir; VU_QEMU_SRC_CACHE, VU_QEMU_DSC: see fetch-qemu-source.sh.
-set -uo pipefail
+
 # VT_* (and output/status) are read by the sourced vutest.bash; compiler flags hold commas.
 # shellcheck disable=SC2034,SC2054
+set -uo pipefail
 
 SRC_DIR=${SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD_DIR=${BUILD_DIR:-$SRC_DIR/build}
