@@ -105,8 +105,13 @@ print(f'  window spread: quiet {min(quiet):.1f}..{max(quiet):.1f}, polled {min(p
 ratios = [polled[i] / ((quiet[i] + quiet[i + 1]) / 2 if i + 1 < len(quiet) else quiet[i]) for i in range(len(polled))]
 loss = (1 - statistics.median(ratios)) * 100
 print(f'  polled/quiet per pair: {" ".join(f"{r:.3f}" for r in ratios)}; median change {-loss:+.2f} %')
-print(f'targets: p99 < 1000 us: {"met" if pct(99) < 1000 else "NOT met"}; '
-      f'loss < 2 %: {"met" if loss < 2 else "NOT met"}')
+# How finely this run can tell: the standard error of the pairs' mean ratio.
+err = statistics.stdev(ratios) / math.sqrt(len(ratios)) * 100 if len(ratios) > 1 else float('inf')
+if err > 2:
+    verdict = f'not resolvable on this run (windows differ by ±{err:.1f} % standard error; use a quiet machine or more --windows)'
+else:
+    verdict = 'met' if loss < 2 else 'NOT met'
+print(f'targets: p99 < 1000 us: {"met" if pct(99) < 1000 else "NOT met"}; loss < 2 %: {verdict}')
 EOF
 kill -TERM "$VT_QEMU_PID" 2>/dev/null || true
 vt_stop_clean "$VT_SIDECAR_PID" sidecar || true
