@@ -54,7 +54,7 @@ EOF
         # Refused before anything is sent: not a multiple of 512.
         run ct_vuctl resize 1000
         echo "$output"
-        [[ $status -ne 0 && $status -ne 3 ]]
+        [[ $status -eq 2 && $output == *"not 1000"* ]]
 
         run ct_vuctl -j resize 96M
         echo "$output"
