@@ -176,7 +176,7 @@ static int read_u64_file(const char *path, uint64_t *ret) {
 }
 
 static int step_stat(const char *tag) {
-        uint64_t v[17] = { 0 };
+        uint64_t v[17] = {0};
         FILE *f = fopen("/sys/block/vda/stat", "re");
         int n = 0;
 
@@ -293,7 +293,8 @@ static int step_grow(void) {
                 if (to != from)
                         break;
                 if (now_sec() - t0 > arg.timeout)
-                        return fail("grow", "capacity still %" PRIu64 " sectors after %u s", from, arg.timeout);
+                        return fail("grow", "capacity still %" PRIu64 " sectors after %u s", from,
+                                    arg.timeout);
                 usleep(50 * 1000);
         }
         say("VUTEST: SIZE sectors=%" PRIu64, to);
@@ -303,7 +304,8 @@ static int step_grow(void) {
         if (!buf || fd < 0)
                 r = fail("grow", "cannot open %s with O_DIRECT or allocate: %m", arg.dev);
         else if (to * 512 < BLK || pread(fd, buf, BLK, (off_t) (to * 512 - BLK)) != BLK)
-                r = fail("grow", "reading the last 4 KiB of the grown disk (%" PRIu64 " sectors) failed: %m", to);
+                r = fail("grow", "reading the last 4 KiB of the grown disk (%" PRIu64 " sectors) failed: %m",
+                         to);
         else
                 r = pass("grow", "from=%" PRIu64 " to=%" PRIu64 " secs=%.2f", from, to, now_sec() - t0);
         if (fd >= 0)
@@ -336,7 +338,8 @@ static int step_blk(const char *what, uint64_t seed) {
         n = pwrite(fd, buf, BLK, (off_t) off);
         if (!strcmp(what, "blkw")) {
                 if (n != BLK)
-                        r = fail(what, "write of seed %" PRIu64 " at %" PRIu64 " failed: %zd (%m)", seed, off, n);
+                        r = fail(what, "write of seed %" PRIu64 " at %" PRIu64 " failed: %zd (%m)", seed,
+                                 off, n);
                 else
                         r = pass(what, "seed=%" PRIu64, seed);
                 goto out;
@@ -371,7 +374,8 @@ static int step_iops(unsigned n) {
         pattern_fill(buf, BLK, 0, 7);
         t0 = now_sec();
         for (unsigned i = 0; i < n; i++)
-                if (pwrite(fd, buf, BLK, (off_t) (arg.blk_mib * MIB + MIB + (uint64_t) (i % 256) * BLK)) != BLK) {
+                if (pwrite(fd, buf, BLK, (off_t) (arg.blk_mib * MIB + MIB + (uint64_t) (i % 256) * BLK)) !=
+                    BLK) {
                         r = fail("iops", "write %u failed: %m", i);
                         goto out;
                 }
@@ -472,7 +476,8 @@ static int step_seq(unsigned secs, bool write) {
                         stop = true;
         }
         elapsed = now_sec() - t0;
-        say("VUTEST-SEQ: dir=%s secs=%.2f mbps=%.1f", write ? "w" : "r", elapsed, done * bs / (double) MIB / elapsed);
+        say("VUTEST-SEQ: dir=%s secs=%.2f mbps=%.1f", write ? "w" : "r", elapsed,
+            done * bs / (double) MIB / elapsed);
         r = n_fail ? -1 : pass("seq", "bytes=%" PRIu64, done * bs);
 out:
         if (ctx)
@@ -525,7 +530,8 @@ static int run_step(char *step) {
                 return step_iops((unsigned) num(a1, 100));
         if (!strcmp(step, "seq"))
                 return step_seq((unsigned) num(a1, 5), a2 && a2[0] == 'w');
-        return fail(step, "unknown step (known: stat write read wait idle grow blkw blkw-fail blkr iops seq)");
+        return fail(step,
+                    "unknown step (known: stat write read wait idle grow blkw blkw-fail blkr iops seq)");
 }
 
 static void parse_cmdline(char *cmdline) {
