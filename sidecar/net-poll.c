@@ -160,7 +160,8 @@ static void pair_rearm(NetPair *p) {
  * more; a polling one would read the reset ring and declare it corrupt.
  * So a poll that finds avail->idx more than a ring's worth away from our
  * position stops polling that pair quietly: a kick still goes through the
- * library's full checks.
+ * library's full checks. A packed ring has no avail->idx (that address is
+ * its driver event area): a zeroed one just shows no available slot.
  */
 static bool pair_ring_plausible(NetPair *p) {
         NetDevice *n = p->net;
@@ -169,6 +170,8 @@ static bool pair_ring_plausible(NetPair *p) {
 
         if (!vq || !vq->vring.avail)
                 return false;
+        if (n->features & (UINT64_C(1) << VIRTIO_F_RING_PACKED))
+                return true;
         avail = le16toh(__atomic_load_n(&vq->vring.avail->idx, __ATOMIC_ACQUIRE));
         return (uint16_t) (avail - vq->last_avail_idx) <= vq->vring.num;
 }
