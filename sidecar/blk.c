@@ -1219,14 +1219,32 @@ static int blk_open_image(BlkDevice *b, const BlkConfig *c) {
         int r;
 
         b->fd = open(c->path, flags);
-        if (b->fd < 0)
-                return log_error_errno(errno, "%s: Failed to open image %s: %m", c->id, c->path);
+        if (b->fd < 0) {
+                r = -errno;
+                if (!c->read_only && (r == -EACCES || r == -EROFS || r == -EPERM))
+                        return log_error_errno(r,
+                                               "%s: Failed to open image %s read-write: %m (read-only=on "
+                                               "serves it read-only)",
+                                               c->id, c->path);
+                return log_error_errno(r, "%s: Failed to open image %s: %m", c->id, c->path);
+        }
         if (fstat(b->fd, &st) < 0)
                 return log_error_errno(errno, "%s: Failed to stat image %s: %m", c->id, c->path);
         if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
                 return log_error_errno(EBADFD, "%s: image %s is neither a regular file nor a block device.",
                                        c->id, c->path);
         b->block_device = S_ISBLK(st.st_mode);
+        if (b->block_device && !c->read_only) {
+                int ro = 0;
+
+                /* Linux opens a read-only block device for writing: only the guest's writes would fail. */
+                if (ioctl(b->fd, BLKROGET, &ro) >= 0 && ro)
+                        return log_error_errno(EROFS,
+                                               "%s: image %s is a read-only block device, but "
+                                               "read-only=off: serve it with read-only=on (or make it "
+                                               "writable: blockdev --setrw)",
+                                               c->id, c->path);
+        }
 
         /*
          * Two sidecars must not serve one image read-write: exclusive for rw, shared for ro. With
