@@ -121,6 +121,24 @@ rw_sidecar() {
         done
 }
 
+# rw_plug N SOCK — QMP: a chardev to SOCK and a vhost-user-blk-pci on root port rp1.
+rw_plug() {
+        rw_qmp "{\"execute\":\"chardev-add\",\"arguments\":{\"id\":\"hp$1\",\"backend\":{\"type\":\"socket\",\"data\":{\"addr\":{\"type\":\"unix\",\"data\":{\"path\":\"$2\"}},\"server\":false}}}}" \
+                "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"vhost-user-blk-pci\",\"id\":\"disk$1\",\"chardev\":\"hp$1\",\"bus\":\"rp1\"}}"
+}
+
+# rw_unplug N — QMP: device_del, then chardev-remove once the guest has let the device go.
+rw_unplug() {
+        local i
+        rw_qmp "{\"execute\":\"device_del\",\"arguments\":{\"id\":\"disk$1\"}}" || return 1
+        for ((i = 0; i < 30; i++)); do
+                rw_qmp "{\"execute\":\"chardev-remove\",\"arguments\":{\"id\":\"hp$1\"}}" && return 0
+                sleep 1
+        done
+        echo "chardev hp$1 still in use 30 s after device_del" >&2
+        return 1
+}
+
 @test "realworld: ext4 made, filled, fsck'd, trimmed and fsync'd in the guest, intact after a QEMU restart" {
         img=$(vt_image 512)
         rw_sidecar "path=$img,socket=$VT_TMP/vu.sock"
@@ -142,24 +160,6 @@ rw_sidecar() {
         vt_check fs-make fs-write reboot fs-verify pci-reset
         grep -q '^VUTEST: REBOOT now' <<<"$output"
         vt_stop_clean "$VT_SIDECAR_PID" sidecar
-}
-
-# rw_plug N SOCK — QMP: a chardev to SOCK and a vhost-user-blk-pci on root port rp1.
-rw_plug() {
-        rw_qmp "{\"execute\":\"chardev-add\",\"arguments\":{\"id\":\"hp$1\",\"backend\":{\"type\":\"socket\",\"data\":{\"addr\":{\"type\":\"unix\",\"data\":{\"path\":\"$2\"}},\"server\":false}}}}" \
-                "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"vhost-user-blk-pci\",\"id\":\"disk$1\",\"chardev\":\"hp$1\",\"bus\":\"rp1\"}}"
-}
-
-# rw_unplug N — QMP: device_del, then chardev-remove once the guest has let the device go.
-rw_unplug() {
-        local i
-        rw_qmp "{\"execute\":\"device_del\",\"arguments\":{\"id\":\"disk$1\"}}" || return 1
-        for ((i = 0; i < 30; i++)); do
-                rw_qmp "{\"execute\":\"chardev-remove\",\"arguments\":{\"id\":\"hp$1\"}}" && return 0
-                sleep 1
-        done
-        echo "chardev hp$1 still in use 30 s after device_del" >&2
-        return 1
 }
 
 @test "realworld: a disk hot-plugged with QMP, used, unplugged, and plugged again" {
@@ -247,5 +247,29 @@ rw_unplug() {
         vt_check capacity write verify flush discard zeroes
         run rw_boot --disk "$VT_TMP/vu.sock" -- "rw=lastsector,unaligned rw.bytes=$((96 * 1024 * 1024 + 512))"
         vt_check lastsector unaligned
+        vt_stop_clean "$VT_SIDECAR_PID" sidecar
+}
+
+@test "realworld: a read-only image with read-only=off is refused at start, naming the image and the option" {
+        # A file the sidecar's user may not write (root writes anything: run it as nobody).
+        truncate -s 16M "$VT_TMP/ro.img"
+        chmod 0444 "$VT_TMP/ro.img"
+        chmod 0755 "$VT_TMP"
+        run timeout 10 setpriv --reuid nobody --regid nogroup --clear-groups "$VU_SIDECAR" \
+                --blk "path=$VT_TMP/ro.img,socket=$VT_TMP/ro.sock" --control none --runtime-dir "$VT_TMP"
+        echo "$output"
+        [ "$status" -eq 1 ]
+        [[ $output == *"Failed to open image $VT_TMP/ro.img read-write: Permission denied"*"read-only=on"* ]]
+        # A read-only block device opens for writing; it must not be served as a writable disk.
+        loop=$(losetup -r -f --show "$VT_TMP/ro.img")
+        RW_LOOPS+=("$loop")
+        run timeout 10 "$VU_SIDECAR" --blk "path=$loop,socket=$VT_TMP/ro.sock" --control none --runtime-dir "$VT_TMP"
+        echo "$output"
+        [ "$status" -eq 1 ]
+        [[ $output == *"image $loop is a read-only block device, but read-only=off"*"read-only=on"* ]]
+        # With read-only=on the same device is served, and the guest gets a read-only disk.
+        rw_sidecar "path=$loop,socket=$VT_TMP/vu.sock,read-only=on"
+        run qemu_boot_blk "$VT_TMP/vu.sock" --args "vutest=readonly"
+        vt_check readonly
         vt_stop_clean "$VT_SIDECAR_PID" sidecar
 }
