@@ -50,23 +50,26 @@ vn_start_sidecar() {
         vt_wait_socket "$sock" "$VT_LAST_PID"
 }
 
-# vn_testpmd SOCK QUEUES [--lcores SPEC] [--vhost] [--txpkts N] -- CMD... — runs testpmd in
+# vn_testpmd SOCK QUEUES [--lcores SPEC] [--vhost] [--packed] [--txpkts N] -- CMD... — runs testpmd in
 # interactive mode with a virtio_user port on SOCK (or, with --vhost, DPDK's own vhost
-# backend listening on SOCK), QUEUES queue pairs, feeding it the commands (a "sleep N"
+# backend listening on SOCK; --packed: virtio_user lays out packed rings, packed_vq=1),
+# QUEUES queue pairs, feeding it the commands (a "sleep N"
 # item sleeps instead). Output in VN_LOG; returns testpmd's status.
 vn_testpmd() {
-        local sock=$1 queues=$2 lcores=0@1,1@1 vdev
+        local sock=$1 queues=$2 lcores=0@1,1@1 vdev packed=
         shift 2
         vdev="virtio_user0,path=$sock,queues=$queues"
         while (($#)); do
                 case $1 in
                 --lcores) lcores=$2; shift ;;
                 --vhost) vdev="net_vhost0,iface=$sock,queues=$queues" ;;
+                --packed) packed=,packed_vq=1 ;;
                 --) shift; break ;;
                 *) echo "vn_testpmd: unknown option $1" >&2; return 2 ;;
                 esac
                 shift
         done
+        [[ $vdev == virtio_user* ]] && vdev+=$packed
         VN_RUNS=$((VN_RUNS + 1))
         VN_LOG=$VT_TMP/testpmd-$VN_RUNS.log
         local c rc=0
@@ -109,18 +112,19 @@ vn_cpu_ticks() {
         awk '{print $14 + $15}' "/proc/$1/stat"
 }
 
-# qemu_boot_net SOCK [--queues N] [--smp N] [--args "..."] [--timeout S] — boots the test
+# qemu_boot_net SOCK [--queues N] [--smp N] [--packed] [--args "..."] [--timeout S] — boots the test
 # guest under TCG in the background with a virtio-net-pci device on a vhost-user netdev at
 # SOCK (vectors=0: MSI-X hangs the probe under TCG). Pid in VT_QEMU_PID, console in
 # VT_CONSOLE; wait with vt_wait_console / vt_wait_qemu (vutest.bash).
 qemu_boot_net() {
-        local sock=$1 queues=1 smp=1 mem=512M args= mq=
+        local sock=$1 queues=1 smp=1 mem=512M args= mq= packed=
         shift
         while (($#)); do
                 case $1 in
                 --queues) queues=$2; shift ;;
                 --smp) smp=$2; shift ;;
                 --args) args=$2; shift ;;
+                --packed) packed=,packed=on ;;
                 *) echo "qemu_boot_net: unknown option $1" >&2; return 2 ;;
                 esac
                 shift
@@ -133,7 +137,7 @@ qemu_boot_net() {
                 -object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem \
                 -chardev "socket,id=c0,path=$sock" \
                 -netdev "vhost-user,id=n0,chardev=c0,queues=$queues" \
-                -device "virtio-net-pci,netdev=n0,romfile=,vectors=0$mq" \
+                -device "virtio-net-pci,netdev=n0,romfile=,vectors=0$mq$packed" \
                 -kernel "$VT_GUEST_DIR/vmlinuz" -initrd "$VT_GUEST_DIR/initramfs.cpio.gz" \
                 -append "console=ttyS0 quiet panic=-1 vutest.prog=vutest-net $args" \
                 -nodefaults -display none -no-reboot -serial "file:$VT_CONSOLE" -monitor none \
