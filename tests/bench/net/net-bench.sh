@@ -6,10 +6,12 @@
 # For 64- and 1500-byte frames, 1 and 2 queue pairs, and our busy and
 # adaptive polling modes, the two backends alternate over ROUNDS rounds; the
 # median Mpps (frames the frontend received per second) and the ratio
-# vu-sidecar/DPDK are printed. Then each backend's CPU use while a frontend is
-# attached but sends nothing. Prints figures; never fails for being slow.
+# vu-sidecar/DPDK are printed, for split and for packed rings (virtio_user
+# packed_vq=1), then our packed/split ratio. Then each backend's CPU use while
+# a frontend is attached but sends nothing. Prints figures; never fails for
+# being slow.
 #
-# Usage: net-bench.sh [--rounds N] [--seconds S] [--quick]
+# Usage: net-bench.sh [--rounds N] [--seconds S] [--quick] [--rings split|packed|both]
 # Environment: VU_SIDECAR (path of vu-sidecar), BUILD_DIR, SRC_DIR (set by ctest).
 set -uo pipefail
 
@@ -18,12 +20,14 @@ seconds=4
 sizes=(64 1500)
 queue_counts=(1 2)
 modes=(busy adaptive)
+rings=(split packed)
 while (($#)); do
         case $1 in
         --rounds) rounds=$2; shift ;;
         --seconds) seconds=$2; shift ;;
         --quick) rounds=1; seconds=2; sizes=(64); queue_counts=(1) ;;
-        -h | --help) sed -n '3,15p' "$0"; exit 0 ;;
+        --rings) [[ $2 == both ]] && rings=(split packed) || rings=("$2"); shift ;;
+        -h | --help) sed -n '3,17p' "$0"; exit 0 ;;
         *) echo "net-bench: unknown option $1" >&2; exit 2 ;;
         esac
         shift
@@ -84,10 +88,11 @@ stop_backend() {
         rm -f "$sock"
 }
 
-# measure QUEUES SIZE — the frontend forwards for $seconds after a 2 s warm-up; prints Mpps.
+# measure QUEUES SIZE RING — the frontend forwards for $seconds after a 2 s warm-up; prints Mpps.
 measure() {
-        local queues=$1 size=$2 a b
-        vn_testpmd "$sock" "$queues" --lcores '0@1,1@1' -- "set fwd io" "set txpkts $size" "start tx_first" \
+        local queues=$1 size=$2 ring=$3 a b packed=()
+        [[ $ring == packed ]] && packed=(--packed)
+        vn_testpmd "$sock" "$queues" --lcores '0@1,1@1' "${packed[@]}" -- "set fwd io" "set txpkts $size" "start tx_first" \
                 "sleep 2" "show port stats 0" "sleep $seconds" "show port stats 0" "stop" >/dev/null 2>&1
         read -r a b < <(awk '/RX-packets:.*RX-bytes:/ {v[n++] = $2} END {print v[0] + 0, v[1] + 0}' "$VN_LOG")
         awk -v a="$a" -v b="$b" -v s="$seconds" 'BEGIN {printf "%.3f\n", (b - a) / s / 1e6}'
@@ -99,7 +104,9 @@ median() {
 
 echo "net-bench: $rounds round(s) of ${seconds}s per point; backend on cpu 0, testpmd frontend on cpu 1"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-6s %-6s %-9s %10s %10s %8s   %s\n' size queues mode "dpdk_Mpps" "ours_Mpps" ratio "rounds (dpdk/ours)"
+printf '%-6s %-6s %-9s %-6s %10s %10s %8s   %s\n' size queues mode ring "dpdk_Mpps" "ours_Mpps" ratio "rounds (dpdk/ours)"
+declare -A ours_by
+for ring in "${rings[@]}"; do
 for size in "${sizes[@]}"; do
         for queues in "${queue_counts[@]}"; do
                 for mode in "${modes[@]}"; do
@@ -110,7 +117,7 @@ for size in "${sizes[@]}"; do
                                 # Alternate who goes first, so drift in the machine's load hits both.
                                 for kind in $( ((r % 2)) && echo "dpdk ours" || echo "ours dpdk"); do
                                         start_backend "$kind" "$queues" "$mode" || { echo "backend $kind failed"; continue; }
-                                        v=$(measure "$queues" "$size")
+                                        v=$(measure "$queues" "$size" "$ring")
                                         stop_backend
                                         if [[ $kind == dpdk ]]; then dpdk+=("$v"); else ours+=("$v"); fi
                                 done
@@ -119,10 +126,25 @@ for size in "${sizes[@]}"; do
                         md=$(median "${dpdk[@]}")
                         mo=$(median "${ours[@]}")
                         ratio=$(awk -v a="$mo" -v b="$md" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')
-                        printf '%-6s %-6s %-9s %10s %10s %8s  %s\n' "$size" "$queues" "$mode" "$md" "$mo" "$ratio" "$detail"
+                        printf '%-6s %-6s %-9s %-6s %10s %10s %8s  %s\n' "$size" "$queues" "$mode" "$ring" "$md" "$mo" "$ratio" "$detail"
+                        ours_by[$ring/$size/$queues/$mode]=$mo
                 done
         done
 done
+done
+if ((${#rings[@]} == 2)); then
+        echo
+        echo "vu-sidecar, packed rings against split (Mpps, median):"
+        for size in "${sizes[@]}"; do
+                for queues in "${queue_counts[@]}"; do
+                        for mode in "${modes[@]}"; do
+                                s=${ours_by[split/$size/$queues/$mode]:-0} p=${ours_by[packed/$size/$queues/$mode]:-0}
+                                printf '  size %-5s queues %s %-9s split %8s packed %8s  packed/split %s\n' "$size" "$queues" \
+                                        "$mode" "$s" "$p" "$(awk -v a="$p" -v b="$s" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')"
+                        done
+                done
+        done
+fi
 
 # Idle CPU: a frontend attached, no traffic, 5 s.
 idle_cpu() {
