@@ -63,6 +63,8 @@ struct BlkRequest {
         VuVirtqElement elem;
         struct iovec *iov; /* this slot's part of the queue's iovec pool */
         uint8_t *status;   /* the guest's status byte, NULL if it gave none */
+        /* The in_sg entry the status byte was carved from, given back before the push. */
+        struct iovec *status_iov;
         uint32_t type;
         StatsRequestType stype;
         struct iovec *cur_iov; /* data still to transfer (short reads/writes advance it) */
@@ -241,6 +243,14 @@ static void blk_request_finish(BlkRequest *r, StatsStatus st) {
                         *r->status = st == STATS_STATUS_OK       ? VIRTIO_BLK_S_OK
                                      : st == STATS_STATUS_UNSUPP ? VIRTIO_BLK_S_UNSUPP
                                                                  : VIRTIO_BLK_S_IOERR;
+                /*
+                 * The push marks the pages of in_sg we wrote in the migration dirty log, up to
+                 * in_len bytes: the status byte must be in in_sg again, or its page is not sent.
+                 */
+                if (r->status_iov) {
+                        r->status_iov->iov_len++;
+                        r->status_iov = NULL;
+                }
                 if (vq) {
                         vu_queue_push(&b->dev.vu, vq, &r->elem, r->status ? r->in_len : 0);
                         q->need_notify = true;
@@ -552,6 +562,7 @@ static void blk_request_start(BlkQueue *q, BlkRequest *r) {
         r->busy = true;
         r->start_usec = now_usec(CLOCK_MONOTONIC);
         r->status = NULL;
+        r->status_iov = NULL;
         r->in_len = 0;
         r->data_len = 0;
         r->admitted = false;
@@ -570,6 +581,7 @@ static void blk_request_start(BlkQueue *q, BlkRequest *r) {
                 return;
         }
         r->status = (uint8_t *) in[in_num - 1].iov_base + in[in_num - 1].iov_len - 1;
+        r->status_iov = &in[in_num - 1];
         in[in_num - 1].iov_len--;
         if (in[in_num - 1].iov_len == 0)
                 in_num--;
