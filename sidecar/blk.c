@@ -1276,11 +1276,22 @@ static int blk_open_image(BlkDevice *b, const BlkConfig *c) {
                          c->lock == BLK_LOCK_OFF ? "never (lock=off)"
                                                  : "only while queues run (lock=running)");
 
-        b->fd_direct = open(c->path, flags | O_DIRECT);
-        if (b->fd_direct < 0) {
-                r = -errno;
-                log_notice_errno(r, "%s: image %s: O_DIRECT refused (%m), using the page cache", c->id,
-                                 c->path);
+        /*
+         * cache=none (and the default) bypasses the host page cache; the default falls back to it on
+         * file systems without O_DIRECT (tmpfs), an explicit cache=none does not start there.
+         */
+        if (c->cache != BLK_CACHE_WRITEBACK) {
+                b->fd_direct = open(c->path, flags | O_DIRECT);
+                if (b->fd_direct < 0) {
+                        r = -errno;
+                        if (c->cache == BLK_CACHE_NONE)
+                                return log_error_errno(r,
+                                                       "%s: image %s: cache=none needs O_DIRECT, which the "
+                                                       "file system refused: %m (use cache=writeback)",
+                                                       c->id, c->path);
+                        log_notice_errno(r, "%s: image %s: O_DIRECT refused (%m), using the page cache",
+                                         c->id, c->path);
+                }
         }
 
         b->blk_size = SECTOR_SIZE;

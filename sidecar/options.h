@@ -39,6 +39,16 @@ typedef enum BlkLock {
         BLK_LOCK_OFF,     /* never: the operator guarantees a single writer */
 } BlkLock;
 
+/*
+ * How a blk device reaches its image (cache=), named as QEMU names its
+ * cache modes. vu-sidecar(8) says why "none" is the default.
+ */
+typedef enum BlkCache {
+        BLK_CACHE_AUTO,      /* not given: O_DIRECT where the file system allows it, else the page cache */
+        BLK_CACHE_NONE,      /* O_DIRECT, refusing to start where the file system does not support it */
+        BLK_CACHE_WRITEBACK, /* the host page cache; the guest's FLUSH makes writes stable */
+} BlkCache;
+
 /* One --blk SPEC, with defaults filled in. */
 typedef struct BlkConfig {
         char *path;           /* image: regular file or block device */
@@ -55,6 +65,7 @@ typedef struct BlkConfig {
         uint64_t iops; /* 0 = unlimited */
         uint64_t bps;
         BlkLock lock;
+        BlkCache cache;
 } BlkConfig;
 
 typedef struct Options {
