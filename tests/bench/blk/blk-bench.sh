@@ -3,32 +3,37 @@
 # virtio-blk benchmark: the same TCG guest benchmark (vutest-blk "bench": 1 MiB
 # sequential and 4 KiB random O_DIRECT I/O through native AIO) against
 # qemu-storage-daemon and against vu-sidecar on the same image, alternating the
-# two over several rounds, the backend pinned to one core and QEMU to the
+# backends over several rounds, the backend pinned to one core and QEMU to the
 # other. Prints the median of each figure, the ratio us/qsd, and each backend's
 # idle RSS and CPU (a guest connected but doing nothing). Figures only: it never
 # fails for being slow; it fails only when a backend could not serve the guest.
 #
-# Under TCG the guest's emulated CPU is usually the bottleneck, so the ratios
-# say more than the absolute numbers. qsd opens the image with O_DIRECT by
-# default, as vu-sidecar does for files, so neither is served from the host
-# page cache (--qsd-cache writeback to compare against qsd's own default).
+# Like is compared with like, in two pairs: vu-sidecar cache=none against qsd
+# with cache.direct=on (both O_DIRECT: the host page cache is out of the
+# picture) and vu-sidecar cache=writeback against qsd's own default (both
+# through the host page cache). Under TCG the guest's emulated CPU is usually
+# the bottleneck, so the ratios say more than the absolute numbers.
 set -euo pipefail
 
 usage() {
         cat <<EOF
 Usage: $0 [--rounds N] [--secs S] [--mib M] [--qd Q] [--sidecar PATH] [--only qsd|sidecar]
+          [--cache both|none|writeback] [--spec KEYS]
   --rounds N     rounds, each running every backend once (default 3)
   --secs S       seconds per benchmark inside the guest (default 3)
   --mib M        size of the region the guest benchmarks on (default 64)
   --qd Q         queue depth of the 4 KiB random tests (default 16)
   --sidecar PATH vu-sidecar binary (default \$VU_SIDECAR)
   --only B       run one backend only
-  --qsd-cache C  direct (default: O_DIRECT, like vu-sidecar) or writeback (page cache)
+  --cache C      which pairs to run: none (vu-sidecar cache=none vs qsd cache.direct=on),
+                 writeback (vu-sidecar cache=writeback vs qsd's default, the page cache),
+                 or both (default)
+  --spec KEYS    extra --blk SPEC keys for vu-sidecar (e.g. queue-size=128)
 Environment: SRC_DIR, BUILD_DIR (where the guest is built), VU_SIDECAR.
 EOF
 }
 
-rounds=3 secs=3 mib=64 qd=16 only= qsd_cache=direct
+rounds=3 secs=3 mib=64 qd=16 only= cache=both spec_extra=
 sidecar=${VU_SIDECAR:-}
 while (($#)); do
         case $1 in
@@ -38,16 +43,17 @@ while (($#)); do
         --qd) qd=$2; shift ;;
         --sidecar) sidecar=$2; shift ;;
         --only) only=$2; shift ;;
-        --qsd-cache) qsd_cache=$2; shift ;;
+        --cache) cache=$2; shift ;;
+        --spec) spec_extra=,$2; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "blk-bench: unknown option '$1'" >&2; usage >&2; exit 2 ;;
         esac
         shift
 done
-case $qsd_cache in
-direct) qsd_opts=(--direct) ;;
-writeback) qsd_opts=() ;;
-*) echo "blk-bench: --qsd-cache takes direct or writeback, got '$qsd_cache'" >&2; exit 2 ;;
+case $cache in
+both) caches=(none writeback) ;;
+none | writeback) caches=("$cache") ;;
+*) echo "blk-bench: --cache takes both, none or writeback, got '$cache'" >&2; exit 2 ;;
 esac
 for v in rounds secs mib qd; do
         if ! [[ ${!v} =~ ^[1-9][0-9]*$ ]]; then
@@ -62,21 +68,34 @@ source "$here/../../integration/lib/vutest.bash"
 vt_setup
 trap vt_cleanup EXIT
 
-backends=(qsd sidecar)
+# A backend is KIND-CACHE: qsd-none is qsd with cache.direct=on, qsd-writeback its default.
+backends=()
+for c in "${caches[@]}"; do
+        backends+=("qsd-$c" "sidecar-$c")
+done
 declare -A skip_reason=()
+sidecar_skip=
 if [[ -z $sidecar ]]; then
-        skip_reason[sidecar]="no vu-sidecar (set VU_SIDECAR or --sidecar)"
+        sidecar_skip="no vu-sidecar (set VU_SIDECAR or --sidecar)"
 elif [[ ! -x $sidecar ]]; then
-        skip_reason[sidecar]="$sidecar is not executable"
+        sidecar_skip="$sidecar is not executable"
 fi
 VU_SIDECAR=$sidecar
+qsd_skip=
 if [[ -n $only ]]; then
         case $only in
-        qsd) skip_reason[sidecar]="--only qsd" ;;
-        sidecar) skip_reason[qsd]="--only sidecar" ;;
+        qsd) sidecar_skip="--only qsd" ;;
+        sidecar) qsd_skip="--only sidecar" ;;
         *) echo "blk-bench: --only takes qsd or sidecar, got '$only'" >&2; exit 2 ;;
         esac
 fi
+for b in "${backends[@]}"; do
+        if [[ $b == sidecar-* && -n $sidecar_skip ]]; then
+                skip_reason[$b]=$sidecar_skip
+        elif [[ $b == qsd-* && -n $qsd_skip ]]; then
+                skip_reason[$b]=$qsd_skip
+        fi
+done
 # Two cores: the backend on one, QEMU (vCPU and I/O thread) on the other.
 ncpu=$(nproc)
 cpu_backend=0
@@ -92,10 +111,20 @@ declare -A results=() idle_rss=() idle_cpu=() failed=()
 tests=(seqread-1m seqwrite-1m randread-4k randwrite-4k)
 
 start_backend() {
+        local kind=${1%%-*} c=${1#*-}
         rm -f "$sock"
-        case $1 in
-        qsd) vt_start_qsd "$img" "$sock" --taskset "$cpu_backend" "${qsd_opts[@]}" ;;
-        sidecar) vt_start_sidecar "$sock" "path=$img" --taskset "$cpu_backend" --log-level warning ;;
+        case $kind in
+        qsd)
+                if [[ $c == none ]]; then
+                        vt_start_qsd "$img" "$sock" --taskset "$cpu_backend" --direct
+                else
+                        vt_start_qsd "$img" "$sock" --taskset "$cpu_backend"
+                fi
+                ;;
+        sidecar)
+                vt_start_sidecar "$sock" "path=$img,cache=$c$spec_extra" --taskset "$cpu_backend" \
+                        --log-level warning
+                ;;
         esac
 }
 
@@ -163,12 +192,15 @@ ratio() {
 }
 
 echo "blk-bench: $rounds rounds, $secs s per test, qd $qd (4 KiB) / 4 (1 MiB), region $mib MiB;" \
-        "backend on CPU $cpu_backend, QEMU (TCG) on CPU $cpu_qemu; qsd cache $qsd_cache" >&2
+        "backend on CPU $cpu_backend, QEMU (TCG) on CPU $cpu_qemu; pairs: ${caches[*]}" >&2
 for ((r = 1; r <= rounds; r++)); do
         # Alternate who goes first, so drift on a shared machine hits both alike.
         order=("${backends[@]}")
         if ((r % 2 == 0)); then
-                order=("${backends[1]}" "${backends[0]}")
+                order=()
+                for ((i = ${#backends[@]} - 1; i >= 0; i--)); do
+                        order+=("${backends[i]}")
+                done
         fi
         for b in "${order[@]}"; do
                 [[ -z ${skip_reason[$b]:-} && -z ${failed[$b]:-} ]] || continue
@@ -176,20 +208,28 @@ for ((r = 1; r <= rounds; r++)); do
         done
 done
 
-printf '\n%-16s %16s %16s %8s\n' "test (median)" "qsd" "vu-sidecar" "us/qsd"
-for t in "${tests[@]}"; do
-        unit=iops label=IOPS
-        if [[ $t == *-1m ]]; then
-                unit=mbps label=MB/s
+for c in "${caches[@]}"; do
+        if [[ $c == none ]]; then
+                title="vu-sidecar cache=none vs qsd cache.direct=on (O_DIRECT both)"
+        else
+                title="vu-sidecar cache=writeback vs qsd's default (the host page cache both)"
         fi
-        q=$(median "${results[qsd,$t,$unit]:-}")
-        s=$(median "${results[sidecar,$t,$unit]:-}")
-        printf '%-16s %16s %16s %8s\n' "$t" "$(with_unit "$q" "$label")" "$(with_unit "$s" "$label")" \
-                "$(ratio "$s" "$q")"
+        printf '\n%s\n' "$title"
+        printf '%-16s %16s %16s %8s\n' "test (median)" "qsd" "vu-sidecar" "us/qsd"
+        for t in "${tests[@]}"; do
+                unit=iops label=IOPS
+                if [[ $t == *-1m ]]; then
+                        unit=mbps label=MB/s
+                fi
+                q=$(median "${results[qsd-$c,$t,$unit]:-}")
+                s=$(median "${results[sidecar-$c,$t,$unit]:-}")
+                printf '%-16s %16s %16s %8s\n' "$t" "$(with_unit "$q" "$label")" "$(with_unit "$s" "$label")" \
+                        "$(ratio "$s" "$q")"
+        done
+        q=${idle_rss[qsd-$c]:-n/a} s=${idle_rss[sidecar-$c]:-n/a}
+        printf '%-16s %16s %16s %8s\n' "idle RSS" "$q" "$s" "$(ratio "${s% MiB}" "${q% MiB}")"
+        printf '%-16s %16s %16s\n' "idle CPU (5 s)" "${idle_cpu[qsd-$c]:-n/a}" "${idle_cpu[sidecar-$c]:-n/a}"
 done
-q=${idle_rss[qsd]:-n/a} s=${idle_rss[sidecar]:-n/a}
-printf '%-16s %16s %16s %8s\n' "idle RSS" "$q" "$s" "$(ratio "${s% MiB}" "${q% MiB}")"
-printf '%-16s %16s %16s\n' "idle CPU (5 s)" "${idle_cpu[qsd]:-n/a}" "${idle_cpu[sidecar]:-n/a}"
 
 rc=0
 for b in "${backends[@]}"; do
