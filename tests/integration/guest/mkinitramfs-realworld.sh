@@ -25,7 +25,8 @@ for b in "${bins[@]}"; do
                 exit 1
         fi
 done
-if [[ -s $target && $target -nt $base && $target -nt $src/vutest-realworld && $target -nt /sbin/mke2fs ]]; then
+if [[ -s $target && $target -nt $base && $target -nt $src/vutest-realworld && $target -nt $0 &&
+        $target -nt /sbin/mke2fs ]]; then
         exit 0
 fi
 
