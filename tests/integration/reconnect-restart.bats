@@ -46,7 +46,7 @@ wait_gen() {
         local k gen
         mt_sidecar sc-0 "$sock" "path=$img"
         local pid=$MT_PID
-        mt_qemu guest "$sock" --reconnect --args "vutest=run,verify vuw.secs=16 vuw.mib=8 vuw.cache-mib=16 vuw.seed=71"
+        mt_qemu guest "$sock" --reconnect --args "vutest=run,verify vuw.secs=12 vuw.mib=8 vuw.cache-mib=16 vuw.seed=71"
         local qemu=$MT_PID
         mt_wait_tick guest 2
         for k in 1 2; do
@@ -78,7 +78,7 @@ wait_gen() {
         ((gen > 0))
         echo "# QEMU killed after gen $gen was flushed" >&3
 
-        mt_qemu second "$sock" --args "vutest=verify-disk,run,verify vuw.secs=4 vuw.mib=8 vuw.cache-mib=8 vuw.seed=72 vuw.min-gen=$gen vuw.max-gen=$((gen + 1))"
+        mt_qemu second "$sock" --args "vutest=verify-disk,run,verify vuw.secs=2 vuw.mib=8 vuw.cache-mib=8 vuw.seed=72 vuw.min-gen=$gen vuw.max-gen=$((gen + 1))"
         qemu=$MT_PID
         mt_wait_exit "$qemu" 120
         mt_verdicts second
