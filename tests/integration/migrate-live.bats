@@ -114,11 +114,15 @@ print(int(j["active"]), j["log_size_bytes"], j["pages_marked"])'
         vt_stop_clean "$pid_b" sb
 }
 
-@test "live migration: without lock=running the destination's sidecar is refused the image" {
+@test "live migration: without lock=running the destination's sidecar is refused the image; a bad lock= is named" {
         mt_sidecar sa "$VT_TMP/a.sock" "path=$img"
         run "$VU_SIDECAR" --blk "path=$img,socket=$VT_TMP/b.sock" --control none --runtime-dir "$VT_TMP"
         echo "$output"
         [[ $status -eq 1 ]]
         [[ $output == *"$img is in use by another process"* ]]
+        run "$VU_SIDECAR" --blk "path=$img,socket=$VT_TMP/b.sock,lock=shared" --control none --runtime-dir "$VT_TMP"
+        echo "$output"
+        [[ $status -ne 0 ]]
+        [[ $output == *"lock=shared: must be on, running or off"* ]]
         vt_stop_clean "$MT_PID" sa
 }
