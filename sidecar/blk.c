@@ -1375,7 +1375,8 @@ int blk_device_new(Sidecar *s, const BlkConfig *c, Device **ret) {
 
         log_info("%s: image %s: %" PRIu64 " bytes (%" PRIu64 " sectors), %s%s, %s, %s I/O, %u queue(s)",
                  c->id, c->path, b->size, b->capacity, b->block_device ? "block device" : "file",
-                 b->fd_direct >= 0 ? " with O_DIRECT" : "", b->read_only ? "read-only" : "read-write",
+                 b->fd_direct >= 0 ? ", cache=none (O_DIRECT)" : ", cache=writeback (page cache)",
+                 b->read_only ? "read-only" : "read-write",
                  blk_io_engine_name(b->engine), c->queues);
         *ret = &b->dev;
         return 0;

@@ -199,6 +199,10 @@ refuse() {
                 "read-only=maybe|--blk: read-only=maybe: must be on or off"
                 "discard=2|--blk: discard=2: must be on or off"
                 "write-zeroes=|--blk: write-zeroes=: must be on or off"
+                "cache=off|--blk: cache=off: must be none (O_DIRECT) or writeback (the host page cache)"
+                "cache=writethrough|--blk: cache=writethrough: must be none (O_DIRECT) or writeback"
+                "cache=|--blk: cache=: must be none (O_DIRECT) or writeback"
+                "cache=none,cache=writeback|--blk: cache=writeback: cache given twice"
                 "id=bad/id|--blk: id=bad/id: must be 1..32 characters of A-Z a-z 0-9 _ . -"
                 "id=abcdefghijklmnopqrstuvwxyz0123456|--blk: id=abcdefghijklmnopqrstuvwxyz0123456: must be 1..32"
                 "serial=123456789012345678901|--blk: serial=123456789012345678901: must be at most 20 printable bytes"
@@ -427,6 +431,52 @@ refuse() {
         else
                 grep -q "io_uring is not available here" "$tmp/sidecar.log"
         fi
+}
+
+# image_open_direct — true if the sidecar ($pid) holds $img open with O_DIRECT (octal 040000).
+image_open_direct() {
+        local fd flags
+        for fd in /proc/"$pid"/fd/*; do
+                [[ $(readlink "$fd") == "$img" ]] || continue
+                flags=$(awk '/^flags:/ { print $2 }' "/proc/$pid/fdinfo/${fd##*/}")
+                ((8#$flags & 8#40000)) && return 0
+        done
+        return 1
+}
+
+@test "cache=none opens the image with O_DIRECT, cache=writeback through the page cache, and says so" {
+        start_sidecar --blk "path=$img,cache=writeback"
+        wait_for_socket "$sock"
+        grep -q "cache=writeback (page cache)" "$tmp/sidecar.log"
+        if image_open_direct; then
+                echo "cache=writeback: the image is open with O_DIRECT" >&2
+                return 1
+        fi
+        stop_sidecar
+        start_sidecar --blk "path=$img,cache=none"
+        wait_for_socket "$sock"
+        grep -q "cache=none (O_DIRECT)" "$tmp/sidecar.log"
+        image_open_direct
+        stop_sidecar
+}
+
+@test "cache=none refuses to start where the file system refuses O_DIRECT; the default falls back" {
+        local shm_img=/dev/shm/vu-bats-$$.img
+        truncate -s 16M "$shm_img"
+        if dd if="$shm_img" of=/dev/null bs=4096 count=1 iflag=direct status=none 2>/dev/null; then
+                rm -f "$shm_img"
+                skip "this kernel's tmpfs accepts O_DIRECT (6.6 and later): no file system here refuses it"
+        fi
+        run "$VU_SIDECAR" --control none --runtime-dir "$run_dir" --blk "path=$shm_img,cache=none"
+        echo "$output"
+        [[ $status -eq 1 ]]
+        [[ $output == *"cache=none needs O_DIRECT, which the file system refused"*"use cache=writeback"* ]]
+        start_sidecar --blk "path=$shm_img"
+        wait_for_socket "$sock"
+        grep -q "O_DIRECT refused" "$tmp/sidecar.log"
+        grep -q "cache=writeback (page cache)" "$tmp/sidecar.log"
+        stop_sidecar
+        rm -f "$shm_img"
 }
 
 @test "socket activation: fds named after device ids go to those devices, \"control\" to the control socket" {
