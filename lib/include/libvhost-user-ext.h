@@ -173,6 +173,7 @@ typedef struct VuLogInfo {
         uint32_t rings_logging;       /* queues with VHOST_VRING_F_LOG */
         uint64_t started_usec;        /* CLOCK_REALTIME of the last SET_LOG_BASE, 0 if never */
         uint64_t stopped_usec;        /* CLOCK_REALTIME logging last stopped, 0 if never */
+        uint64_t rewalk_fallbacks;    /* returned chains that no longer walked: logged from the iovecs */
 } VuLogInfo;
 
 void vu_get_log_info(const VuDev *dev, VuLogInfo *ret);

@@ -137,6 +137,19 @@ void vu_log_iov(VuDev *dev, const struct iovec *iov, unsigned int n, uint64_t le
         }
 }
 
+void vu_log_fill_fallback(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, uint64_t len,
+                          const char *why) {
+        /*
+         * Only the guest can make its own chain unwalkable after we took it;
+         * the element's iovecs still cover what a device that left them alone wrote.
+         */
+        if (dev->priv)
+                __atomic_fetch_add(&dev->priv->log_rewalk_fallbacks, 1, __ATOMIC_RELAXED);
+        vu_log(dev, LOG_DEBUG, "queue %u: element %u no longer walks (%s), logging its %u buffers instead",
+               vq_index(dev, vq), elem->index, why, elem->in_num);
+        vu_log_iov(dev, elem->in_sg, elem->in_num, len);
+}
+
 void vu_log_used(VuDev *dev, VuVirtq *vq, uint64_t offset, uint64_t len) {
         if (!vq || !(vq->vring.flags & (1u << VHOST_VRING_F_LOG)))
                 return;
@@ -167,6 +180,7 @@ _public_ void vu_get_log_info(const VuDev *dev, VuLogInfo *ret) {
                 ret->writes = __atomic_load_n(&dev->priv->log_writes, __ATOMIC_RELAXED);
                 ret->started_usec = dev->priv->log_started_usec;
                 ret->stopped_usec = dev->priv->log_stopped_usec;
+                ret->rewalk_fallbacks = __atomic_load_n(&dev->priv->log_rewalk_fallbacks, __ATOMIC_RELAXED);
         }
         if (dev->vq)
                 for (unsigned int i = 0; i < dev->max_queues; i++)

@@ -70,6 +70,7 @@ struct VuDevPriv {
         /* dirty log */
         uint64_t log_pages_marked;
         uint64_t log_writes;
+        uint64_t log_rewalk_fallbacks; /* fills logged from the element's iovecs: the chain no longer walked */
         uint64_t log_started_usec;
         uint64_t log_stopped_usec;
 
@@ -205,6 +206,13 @@ void vu_log_write(VuDev *dev, uint64_t gpa, uint64_t len);
 
 /* Mark guest buffers written by the device: the first @len bytes of @iov[0..n). */
 void vu_log_iov(VuDev *dev, const struct iovec *iov, unsigned int n, uint64_t len);
+
+/*
+ * The chain of @elem no longer walks (@why: the guest rewrote it, or it was
+ * overwritten): mark from the element's iovecs instead, and count it.
+ */
+void vu_log_fill_fallback(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, uint64_t len,
+                          const char *why);
 
 /* Mark [offset, offset+len) of @vq's used ring, if the ring is logged (VHOST_VRING_F_LOG). */
 void vu_log_used(VuDev *dev, VuVirtq *vq, uint64_t offset, uint64_t len);

@@ -536,6 +536,46 @@ static bool split_rewind(VuDev *dev, VuVirtq *vq, unsigned int num) {
         return true;
 }
 
+/*
+ * Mark what the device wrote into @elem's chain while the log is on. The
+ * device may have advanced or shortened elem->in_sg while doing its I/O, so
+ * the pages come from the chain walked again from the ring by its head (same
+ * walker, same checks), not from the element; if the guest rewrote the
+ * chain meanwhile, the element's iovecs are the best we have.
+ */
+static void split_log_fill(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int len)
+        __attribute__((noinline));
+static void split_log_fill(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int len) {
+        struct iovec small[64];
+        _cleanup_free_ struct iovec *big = NULL;
+        struct iovec *iov = small;
+        char err[160];
+        VqChain c;
+        int r;
+
+        r = vq_split_walk(dev, vq->vring.desc, vq->vring.num, elem->index, small, ELEMENTSOF(small), &c, err,
+                          sizeof(err));
+        if (r == -E2BIG) {
+                /* A long chain: the walker's bound, on the heap (only ever while migrating). */
+                big = calloc(VU_MAX_CHAIN_IOV, sizeof(struct iovec));
+                if (!big) {
+                        vu_log_fill_fallback(dev, vq, elem, len, "out of memory");
+                        return;
+                }
+                iov = big;
+                r = vq_split_walk(dev, vq->vring.desc, vq->vring.num, elem->index, big, VU_MAX_CHAIN_IOV, &c,
+                                  err, sizeof(err));
+        }
+        if (r < 0) {
+                if (r != -EBADMSG)
+                        snprintf(err, sizeof(err), "walker error %d", r);
+                vu_log_fill_fallback(dev, vq, elem, len, err);
+                return;
+        }
+        /* The walker puts the device-readable buffers first. */
+        vu_log_iov(dev, iov + c.out_num, c.in_num, len);
+}
+
 static void split_fill(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int len,
                        unsigned int idx) {
         struct vring_used_elem *u;
@@ -548,7 +588,7 @@ static void split_fill(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsi
         }
 
         if (vu_log_enabled(dev))
-                vu_log_iov(dev, elem->in_sg, elem->in_num, len);
+                split_log_fill(dev, vq, elem, len);
 
         slot = ring_slot(vq, vq->used_idx + idx);
         u = &vq->vring.used->ring[slot];

@@ -133,11 +133,76 @@ static void test_used_ring_not_logged_without_flag(void) {
         vf_mem_free(mem);
 }
 
+/*
+ * A device that trims the element's iovecs while it works (as seed-API
+ * devices do with iov_discard_back() to carve out a status byte) and
+ * pushes the full length: the pages come from the chain in the ring, so
+ * the trimmed tail's page is marked all the same.
+ */
+static void test_trimmed_iov_still_logged(void) {
+        TestDev *td = test_dev_new(1);
+        VfMem *mem = test_mem_new(3, REGION_SIZE);
+        VfLog *log;
+        uint64_t out, in;
+        uint16_t head, got;
+        uint32_t len;
+
+        test_dev_negotiate(td, mem, features,
+                           F(VHOST_USER_PROTOCOL_F_REPLY_ACK) | F(VHOST_USER_PROTOCOL_F_LOG_SHMFD));
+        ASSERT_OK(vf_log_new(16 * 1024 * 1024, &log));
+        ASSERT_OK(vf_set_log_base(td->conn, log));
+        VfVring *vr = test_queue_start(td, mem, 0, 64, false, true);
+
+        ASSERT_OK(vf_mem_alloc(mem, 1, PAGE, PAGE, &out));
+        ASSERT_OK(vf_mem_alloc(mem, 2, 3 * PAGE, PAGE, &in));
+        /* Two pages and one byte: the last byte alone is on the third page. */
+        VfBuf b[2] = {{.gpa = out, .len = 16}, {.gpa = in, .len = 2 * PAGE + 1, .write = true}};
+        td->mode = TEST_MODE_HOLD;
+        td->hold_max = 1;
+        ASSERT_OK(vf_vring_add(vr, b, 2, false, &head));
+        vf_vring_publish(vr);
+        ASSERT_OK(vf_vring_kick(vr));
+        test_dev_run(td, 1000);
+        ASSERT_EQ(td->nheld, 1);
+
+        VuVirtqElement *e = td->held[0];
+        ASSERT_EQ(e->in_num, 1);
+        uint8_t *tail = (uint8_t *) e->in_sg[0].iov_base + e->in_sg[0].iov_len - 1;
+        e->in_sg[0].iov_len--;
+        memset(e->in_sg[0].iov_base, 0x5a, e->in_sg[0].iov_len);
+        *tail = 0;
+        vf_log_clear(log);
+        vu_queue_push(&td->dev, vu_get_queue(&td->dev, 0), e, 2 * PAGE + 1);
+        vu_queue_notify(&td->dev, vu_get_queue(&td->dev, 0));
+
+        ASSERT_EQ(vf_vring_get_used(vr, &got, &len), 1);
+        ASSERT_EQ(got, head);
+        ASSERT_EQ(len, 2 * PAGE + 1);
+        ASSERT_TRUE(vf_log_test(log, in));
+        ASSERT_TRUE(vf_log_test(log, in + PAGE));
+        ASSERT_TRUE(vf_log_test(log, in + 2 * PAGE));
+        ASSERT_TRUE(vf_log_test(log, vf_vring_used_gpa(vr)));
+        ASSERT_FALSE(vf_log_test(log, out));
+        ASSERT_EQ(vf_log_count(log), 4);
+
+        VuLogInfo li;
+        vu_get_log_info(&td->dev, &li);
+        ASSERT_EQ(li.rewalk_fallbacks, 0);
+
+        test_dev_drop_held(td);
+        ASSERT_EQ(td->panics, 0);
+        vf_vring_free(vr);
+        test_dev_free(td);
+        vf_log_free(log);
+        vf_mem_free(mem);
+}
+
 int main(void) {
         unsigned int fds = test_count_fds();
 
         RUN_TEST(test_dirty_pages_exact);
         RUN_TEST(test_used_ring_not_logged_without_flag);
+        RUN_TEST(test_trimmed_iov_still_logged);
 
         ASSERT_EQ(test_count_fds(), fds);
         return 0;
