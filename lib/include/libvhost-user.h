@@ -263,8 +263,11 @@ typedef struct VuDevIface {
         vu_get_features_cb get_protocol_features;
         /* SET_PROTOCOL_FEATURES: the protocol bits the frontend accepted. */
         vu_set_features_cb set_protocol_features;
-        /* Called first for every message; return non-zero to say it was handled
-         * (then *do_reply says whether vmsg now holds a reply to send). */
+        /* Called for every message that passed validation, and for requests the
+         * library does not know; return non-zero to say it was handled. The fds
+         * in vmsg are then the device's, and *do_reply says whether vmsg now
+         * holds a reply to send (payload, or size bytes at data, freed after
+         * sending; fds[0..fd_num) go with it and stay the device's). */
         vu_process_msg_cb process_msg;
         /* A queue started (kick fd set, rings mapped) or stopped. */
         vu_queue_set_started_cb queue_set_started;

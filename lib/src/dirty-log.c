@@ -7,6 +7,7 @@
  * counters say how much we marked, for vuctl.
  */
 #include <inttypes.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -91,6 +92,11 @@ int vu_handle_set_log_base(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
 }
 
 int vu_handle_set_log_fd(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
+        /* Signalled from the data path: a pipe nobody drains must not block a queue. */
+        int r = vu_fd_set_nonblock(msg->fds[0]);
+
+        if (r < 0)
+                return vu_error(dev, r, "SET_LOG_FD: fd %d unusable: %s", msg->fds[0], strerror(-r));
         safe_close(dev->log_call_fd);
         dev->log_call_fd = TAKE_FD(msg->fds[0]);
         return 0;

@@ -51,7 +51,8 @@ static const vu_request_handler request_handlers[VHOST_USER_MAX] = {
          * No handler: SEND_RARP, NET_SET_MTU, IOTLB_MSG, SET_VRING_ENDIAN,
          * the crypto sessions and GPU_SET_SOCKET. We never offer the
          * features that allow them; a device that wants them takes them in
-         * process_msg (and offers the bit through get_protocol_features).
+         * process_msg (and offers the bit through get_protocol_features),
+         * as it may take requests newer than this library.
          */
 };
 
@@ -186,6 +187,23 @@ static int send_reply(VuDev *dev, VhostUserMsg *msg) {
         return r;
 }
 
+/*
+ * A reply the device built in process_msg goes out as the original library
+ * sent it: the payload, or msg->size bytes at msg->data, with the fds in
+ * msg->fds[0..fd_num).
+ */
+static int send_device_reply(VuDev *dev, VhostUserMsg *msg) {
+        size_t nfds = msg->fd_num > 0 ? MIN((size_t) msg->fd_num, ELEMENTSOF(msg->fds)) : 0;
+        int fds[ELEMENTSOF(msg->fds)];
+
+        memcpy(fds, msg->fds, sizeof(fds));
+        dev->priv->reply_fd = safe_close(dev->priv->reply_fd);
+        msg->flags = 1 | VHOST_USER_REPLY_MASK;
+        if (!msg->data && msg->size > sizeof(msg->payload))
+                return -E2BIG;
+        return vu_message_write_body(dev->sock, msg, msg->data ?: (void *) &msg->payload, fds, nfds);
+}
+
 static int send_reply_u64(VuDev *dev, VhostUserMsg *msg, uint64_t v) {
         msg->size = sizeof(uint64_t);
         msg->payload.u64 = v;
@@ -207,6 +225,17 @@ static int send_failure_reply(VuDev *dev, VhostUserMsg *msg, bool need_reply) {
                 if (vu_has_protocol_feature(dev, VHOST_USER_PROTOCOL_F_LOG_SHMFD))
                         return send_reply_u64(dev, msg, 1);
                 break;
+        case VHOST_USER_SET_MEM_TABLE:
+        case VHOST_USER_ADD_MEM_REG:
+                /*
+                 * While postcopy listens, QEMU waits for the region addresses
+                 * without asking (no NEED_REPLY): an empty reply is its failure.
+                 */
+                if (dev->postcopy_listening) {
+                        msg->size = 0;
+                        return send_reply(dev, msg);
+                }
+                break;
         default:
                 if (msg->request > VHOST_USER_NONE && vu_request_has_reply((uint32_t) msg->request)) {
                         msg->size = 0;
@@ -214,7 +243,11 @@ static int send_failure_reply(VuDev *dev, VhostUserMsg *msg, bool need_reply) {
                 }
         }
 
-        if (need_reply && vu_has_protocol_feature(dev, VHOST_USER_PROTOCOL_F_REPLY_ACK))
+        /*
+         * NEED_REPLY is answered whether or not REPLY_ACK was negotiated, as
+         * the original library did: QEMU sets it on POSTCOPY_LISTEN either way.
+         */
+        if (need_reply)
                 return send_reply_u64(dev, msg, 1);
         return 0;
 }
@@ -251,11 +284,16 @@ static int refuse_unsupported(VuDev *dev, const VhostUserMsg *msg) {
 
 /* ---- the loop ------------------------------------------------------------- */
 
+/* A request this library has no rule for: only a device's process_msg may take it. */
+static bool request_is_known(int request) {
+        return request > VHOST_USER_NONE && request < VHOST_USER_MAX;
+}
+
 _public_ bool vu_dispatch(VuDev *dev) {
         struct VuDevPriv *priv;
         VhostUserMsg msg = {}, request = {};
         vu_read_msg_cb read_msg;
-        bool reply = false, need_reply;
+        bool reply = false, need_reply, device_took = false;
         char err[sizeof(((struct VuDevPriv *) NULL)->last_error)];
         int r;
 
@@ -283,18 +321,27 @@ _public_ bool vu_dispatch(VuDev *dev) {
 
         /*
          * In postcopy, QEMU ends a batch of ADD/REM_MEM_REG with a u64 0 sent
-         * under the same request: its go-ahead after our replies, not a region.
+         * under the same request: its go-ahead after our replies, not a
+         * region. When the batch changed nothing, the request is left 0.
          */
         if (dev->postcopy_listening && msg.size == sizeof(uint64_t) && msg.fd_num == 0 &&
-            (msg.request == VHOST_USER_ADD_MEM_REG || msg.request == VHOST_USER_REM_MEM_REG)) {
+            (msg.request == VHOST_USER_ADD_MEM_REG || msg.request == VHOST_USER_REM_MEM_REG ||
+             msg.request == VHOST_USER_NONE)) {
                 vu_log(dev, LOG_DEBUG, "Postcopy: the frontend acknowledged the memory regions");
                 r = 0;
                 goto finish;
         }
 
-        r = vu_message_check(&msg, err, sizeof(err));
-        if (r < 0) {
-                vu_error(dev, r, "%s", err);
+        /* Known requests are held against the table before anyone, the device included, sees them. */
+        if (request_is_known(msg.request)) {
+                r = vu_message_check(&msg, err, sizeof(err));
+                if (r < 0) {
+                        vu_error(dev, r, "%s", err);
+                        goto finish;
+                }
+        } else if ((msg.flags & VHOST_USER_VERSION_MASK) != 1) {
+                r = vu_error(dev, -EPROTO, "request %d: protocol version %u, expected 1", msg.request,
+                             (unsigned) (msg.flags & VHOST_USER_VERSION_MASK));
                 goto finish;
         }
 
@@ -302,19 +349,25 @@ _public_ bool vu_dispatch(VuDev *dev) {
                 int do_reply = 0;
 
                 if (dev->iface->process_msg(dev, &msg, &do_reply)) {
+                        /* As with the original library: the device owns the message's fds now. */
+                        device_took = true;
                         reply = do_reply;
+                        r = 0;
                         goto finish;
                 }
         }
 
-        if (request_handlers[msg.request])
+        if (!request_is_known(msg.request))
+                r = vu_error(dev, -EPROTO, "unknown request %d", msg.request);
+        else if (request_handlers[msg.request])
                 r = request_handlers[msg.request](dev, &msg, &reply);
         else
                 r = refuse_unsupported(dev, &msg);
 
 finish:
         /* Whatever fds the handler did not take are ours to close, on every path. */
-        vu_message_close_fds(&msg);
+        if (!device_took)
+                vu_message_close_fds(&msg);
 
         if (r < 0) {
                 priv->messages_refused++;
@@ -322,22 +375,26 @@ finish:
                 if (send_failure_reply(dev, &msg, need_reply) < 0)
                         goto broken;
         } else if (reply) {
-                if (send_reply(dev, &msg) < 0)
+                if ((device_took ? send_device_reply(dev, &msg) : send_reply(dev, &msg)) < 0)
                         goto broken;
         } else {
                 priv->reply_fd = safe_close(priv->reply_fd);
-                if (need_reply && vu_has_protocol_feature(dev, VHOST_USER_PROTOCOL_F_REPLY_ACK) &&
-                    send_reply_u64(dev, &msg, 0) < 0)
+                /* Answered whether or not REPLY_ACK was negotiated: see send_failure_reply(). */
+                if (need_reply && send_reply_u64(dev, &msg, 0) < 0)
                         goto broken;
         }
+        free(msg.data);
+        msg.data = NULL;
 
         if (priv->observer) {
                 request.fd_num = 0;
+                request.data = NULL;
                 priv->observer(dev, &request, r, priv->observer_userdata);
         }
         return true;
 
 broken:
+        free(msg.data);
         vu_panic(dev, "%s: Failed to send the reply the frontend waits for",
                  vu_request_to_string((unsigned) msg.request));
         return false;

@@ -6,7 +6,6 @@
  * changes anything; a queue's geometry cannot change while it is started,
  * because the rings were checked against it when they were mapped.
  */
-#include <fcntl.h>
 #include <inttypes.h>
 #include <linux/virtio_config.h>
 #include <sys/eventfd.h>
@@ -28,20 +27,6 @@ static void vring_unwatch_kick(VuDev *dev, VuVirtq *vq) {
         if (vq->priv->kick_watched && dev->remove_watch)
                 dev->remove_watch(dev, vq->kick_fd);
         vq->priv->kick_watched = false;
-}
-
-/*
- * Our notification fds must never block us: a frontend could pass a pipe
- * nobody drains. Eventfds from QEMU and DPDK are already non-blocking.
- */
-static int fd_set_nonblock(int fd) {
-        int flags = fcntl(fd, F_GETFL);
-
-        if (flags < 0)
-                return -errno;
-        if ((flags & O_NONBLOCK) == 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-                return -errno;
-        return 0;
 }
 
 /*
@@ -74,7 +59,7 @@ static int vring_fd_request(VuDev *dev, VhostUserMsg *msg, const char *req, VuVi
         if (msg->fd_num != 1 || msg->fds[0] < 0)
                 return vu_error(dev, -EBADMSG, "%s: queue %" PRIu64 ": expected one fd, got %d", req, idx,
                                 msg->fd_num);
-        r = fd_set_nonblock(msg->fds[0]);
+        r = vu_fd_set_nonblock(msg->fds[0]);
         if (r < 0)
                 return vu_error(dev, r, "%s: queue %" PRIu64 ": fd %d unusable: %s", req, idx, msg->fds[0],
                                 strerror(-r));
@@ -194,8 +179,11 @@ int vu_handle_get_vring_base(VuDev *dev, VhostUserMsg *msg, bool *ret_reply) {
         if (r < 0)
                 return r;
 
+        /*
+         * The handler stays, as in the original library: a device that set it
+         * once, outside queue_set_started, is served again after the restart.
+         */
         vq_stop(dev, vq);
-        vq->handler = NULL;
         vring_unwatch_kick(dev, vq);
         /* Like the original library: the frontend sends new kick/call fds when it restarts the ring. */
         safe_close(vq->kick_fd);

@@ -141,8 +141,14 @@ bool vu_message_read_default(VuDev *dev, int sock, VhostUserMsg *msg);
 /* Send header + payload (+ fds). Returns 0 or -errno. */
 int vu_message_write(int sock, const VhostUserMsg *msg, const int *fds, size_t nfds);
 
+/* Send the header of @msg, then msg->size bytes from @body (which may be larger than the payload union). */
+int vu_message_write_body(int sock, const VhostUserMsg *msg, const void *body, const int *fds, size_t nfds);
+
 /* Read a reply (header + payload, no fds) with the given request number; -EPROTO on mismatch. */
 int vu_message_read_reply(int sock, uint32_t request, VhostUserMsg *ret);
+
+/* O_NONBLOCK on a notification fd the frontend passed (kick, call, err, log). Returns 0 or -errno. */
+int vu_fd_set_nonblock(int fd);
 
 /* Close every fd in msg->fds[0..fd_num) that is still >= 0. */
 void vu_message_close_fds(VhostUserMsg *msg);

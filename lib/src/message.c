@@ -73,7 +73,7 @@ static const RequestRule request_rules[VHOST_USER_MAX] = {
         R(SET_VRING_ENDIAN, EXACT(sizeof(struct vhost_vring_state)), .index = INDEX_STATE),
         R(GET_CONFIG, .size_rule = SIZE_CONFIG, .reply = true),
         R(SET_CONFIG, .size_rule = SIZE_CONFIG),
-        R(CREATE_CRYPTO_SESSION, RANGE(0, PAYLOAD_MAX)),
+        R(CREATE_CRYPTO_SESSION, RANGE(0, PAYLOAD_MAX), .reply = true),
         R(CLOSE_CRYPTO_SESSION, EXACT(8)),
         R(POSTCOPY_ADVISE, EXACT(0), .reply = true),
         R(POSTCOPY_LISTEN, EXACT(0)),

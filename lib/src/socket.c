@@ -6,6 +6,7 @@
  * later by message.c. A peer that stops in the middle of a message cannot
  * hold us forever: every wait for the rest of a message is bounded.
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
@@ -15,6 +16,20 @@
 
 /* How long we wait for the rest of a message (or a reply) once it has begun. */
 #define VU_MESSAGE_TIMEOUT_MSEC 5000
+
+/*
+ * Our notification fds must never block us: a frontend could pass a pipe
+ * nobody drains. Eventfds from QEMU and DPDK are already non-blocking.
+ */
+int vu_fd_set_nonblock(int fd) {
+        int flags = fcntl(fd, F_GETFL);
+
+        if (flags < 0)
+                return -errno;
+        if ((flags & O_NONBLOCK) == 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+                return -errno;
+        return 0;
+}
 
 void vu_message_close_fds(VhostUserMsg *msg) {
         int n;
@@ -215,26 +230,33 @@ bool vu_message_read_default(VuDev *dev, int sock, VhostUserMsg *msg) {
         return true;
 }
 
-int vu_message_write(int sock, const VhostUserMsg *msg, const int *fds, size_t nfds) {
+int vu_message_write_body(int sock, const VhostUserMsg *msg, const void *body, const int *fds, size_t nfds) {
         union {
                 struct cmsghdr align;
                 uint8_t buf[CMSG_SPACE(VHOST_MEMORY_BASELINE_NREGIONS * sizeof(int))];
         } control = {};
-        const uint8_t *p = (const uint8_t *) msg;
         size_t len, done = 0;
 
-        if (!msg || sock < 0)
+        if (!msg || sock < 0 || (msg->size > 0 && !body))
                 return -EINVAL;
         if (nfds > VHOST_MEMORY_BASELINE_NREGIONS || (nfds > 0 && !fds))
                 return -EINVAL;
-        if (msg->size > sizeof(msg->payload))
-                return -E2BIG;
-        len = VHOST_USER_HDR_SIZE + msg->size;
+        len = VHOST_USER_HDR_SIZE + (size_t) msg->size;
 
         while (done < len) {
-                struct iovec iov = {.iov_base = (void *) (p + done), .iov_len = len - done};
-                struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+                struct iovec iov[2];
+                struct msghdr mh = {.msg_iov = iov};
                 ssize_t n;
+
+                if (done < VHOST_USER_HDR_SIZE)
+                        iov[mh.msg_iovlen++] = (struct iovec){.iov_base = (uint8_t *) msg + done,
+                                                              .iov_len = VHOST_USER_HDR_SIZE - done};
+                if (msg->size > 0) {
+                        size_t off = done > VHOST_USER_HDR_SIZE ? done - VHOST_USER_HDR_SIZE : 0;
+
+                        iov[mh.msg_iovlen++] = (struct iovec){.iov_base = (uint8_t *) body + off,
+                                                              .iov_len = msg->size - off};
+                }
 
                 /* The fds travel with the first byte, where a reader looks for them. */
                 if (done == 0 && nfds > 0) {
@@ -264,6 +286,12 @@ int vu_message_write(int sock, const VhostUserMsg *msg, const int *fds, size_t n
                 done += (size_t) n;
         }
         return 0;
+}
+
+int vu_message_write(int sock, const VhostUserMsg *msg, const int *fds, size_t nfds) {
+        if (msg && msg->size > sizeof(msg->payload))
+                return -E2BIG;
+        return vu_message_write_body(sock, msg, msg ? &msg->payload : NULL, fds, nfds);
 }
 
 int vu_message_read_reply(int sock, uint32_t request, VhostUserMsg *ret) {

@@ -132,7 +132,7 @@ static unsigned int echo_element(const VuVirtqElement *e) {
         return (unsigned int) written;
 }
 
-static void td_queue_handler(VuDev *dev, int qidx) {
+void test_dev_queue_handler(VuDev *dev, int qidx) {
         TestDev *td = td_of(dev);
         VuVirtq *vq = vu_get_queue(dev, qidx);
         unsigned int pushed = 0;
@@ -180,7 +180,7 @@ static void td_queue_set_started(VuDev *dev, int qidx, bool started) {
         TestDev *td = td_of(dev);
 
         td->started_calls++;
-        vu_set_queue_handler(dev, vu_get_queue(dev, qidx), started ? td_queue_handler : NULL);
+        vu_set_queue_handler(dev, vu_get_queue(dev, qidx), started ? test_dev_queue_handler : NULL);
 }
 
 static TestDev *test_dev_alloc(void) {

@@ -223,6 +223,9 @@ VfVring *test_queue_start(TestDev *td, VfMem *mem, unsigned int qidx, unsigned i
 /* A frontend memory map with @n regions of @size bytes each, 1 MiB apart in guest space. */
 VfMem *test_mem_new(unsigned int n, uint64_t size);
 
+/* The fixture's queue handler (what td->mode says), for a device that installs it itself. */
+void test_dev_queue_handler(VuDev *dev, int qidx);
+
 /* Free the elements held by TEST_MODE_HOLD. */
 void test_dev_drop_held(TestDev *td);
 
