@@ -539,6 +539,27 @@ static void packed_start(VuDev *dev, VuVirtq *vq) {
         vq->signalled_used_valid = false;
 }
 
+/*
+ * The next slot is not available. With EVENT_IDX the driver kicks only when
+ * it makes the slot in our device event available, and reads the event
+ * right after publishing: the event must name the next slot (it may be
+ * stale after a start), and that store must be visible before we look at
+ * the slot again (a full barrier: x86 lets a load pass an earlier store),
+ * or a chain published in between is never kicked. Returns whether to look again.
+ */
+static bool packed_arm_for_recheck(VuDev *dev, VuVirtq *vq) {
+        const struct vring_packed_desc_event *e = vq->priv->device_event;
+        uint16_t off_wrap = vq->last_avail_idx | (vq->priv->avail_wrap_counter ? EVENT_WRAP : 0);
+
+        if (!vq->notification || !vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX))
+                return false;
+        if (le16toh(READ_ONCE(e->flags)) != VRING_PACKED_EVENT_FLAG_DESC ||
+            le16toh(READ_ONCE(e->off_wrap)) != off_wrap)
+                device_event_write(dev, vq, VRING_PACKED_EVENT_FLAG_DESC);
+        smp_mb();
+        return true;
+}
+
 static int packed_peek(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int iov_max, VqPeek *ret) {
         struct VqPackedState *s = vq->priv->packed_state;
         unsigned int num = vq->vring.num, id = 0, nd = 0;
@@ -558,9 +579,13 @@ static int packed_peek(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int 
                 if (r < 0)
                         return packed_malformed(dev, vq, "malformed inflight chain: %s", err);
         } else {
-                r = vq_packed_walk(dev, vq->priv->desc_packed, num, vq->last_avail_idx,
-                                   vq->priv->avail_wrap_counter, iov, iov_max, &p.chain, &id, &nd, err,
-                                   sizeof(err));
+                for (bool rechecked = false;; rechecked = true) {
+                        r = vq_packed_walk(dev, vq->priv->desc_packed, num, vq->last_avail_idx,
+                                           vq->priv->avail_wrap_counter, iov, iov_max, &p.chain, &id, &nd,
+                                           err, sizeof(err));
+                        if (r != 0 || rechecked || !packed_arm_for_recheck(dev, vq))
+                                break;
+                }
                 if (r == 0 || r == -E2BIG)
                         return r;
                 if (r < 0)

@@ -472,6 +472,29 @@ static void split_start(VuDev *dev, VuVirtq *vq) {
         vq->signalled_used_valid = false;
 }
 
+/*
+ * The ring looks empty. With EVENT_IDX the driver kicks only when it moves
+ * avail->idx past avail_event, and it reads avail_event right after
+ * publishing: avail_event must say last_avail_idx (it may be stale after a
+ * start), and that store must be visible before we read avail->idx again —
+ * a full barrier, since x86 lets a load pass an earlier store. Without the
+ * second look, a buffer published in between is never kicked and the
+ * guest waits on it forever. Returns 1 when buffers arrived, 0 if still empty.
+ */
+static int split_arm_and_recheck(VuDev *dev, VuVirtq *vq) {
+        int r;
+
+        if (!vq->notification || !vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX))
+                return 0;
+        if (le16toh(READ_ONCE(*avail_event_ptr(vq))) != vq->last_avail_idx)
+                avail_event_write(dev, vq, vq->last_avail_idx);
+        smp_mb();
+        r = split_avail_refresh(dev, vq);
+        if (r < 0)
+                return r;
+        return vq->last_avail_idx != vq->shadow_avail_idx;
+}
+
 static int split_peek(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int iov_max, VqPeek *ret) {
         unsigned int num = vq->vring.num;
         VqPeek p = {};
@@ -487,8 +510,11 @@ static int split_peek(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int i
                         r = split_avail_refresh(dev, vq);
                         if (r < 0)
                                 return r;
-                        if (vq->last_avail_idx == vq->shadow_avail_idx)
-                                return 0;
+                        if (vq->last_avail_idx == vq->shadow_avail_idx) {
+                                r = split_arm_and_recheck(dev, vq);
+                                if (r <= 0)
+                                        return r;
+                        }
                 }
                 p.head = avail_ring_read(vq, vq->last_avail_idx);
                 if (p.head >= num)

@@ -755,6 +755,45 @@ static void test_inflight_resubmit(void) {
         vf_mem_free(mem);
 }
 
+/* EVENT_IDX: finding the ring empty puts the device event back on the next slot, even when stale. */
+static void test_empty_ring_arms_device_event(void) {
+        TestDev *td = test_dev_new(1);
+        VfMem *mem = test_mem_new(3, REGION_SIZE);
+        uint16_t flags, off_wrap, pos, id;
+        uint32_t len;
+        bool wrap;
+        Req q;
+
+        test_dev_negotiate(td, mem, features_base | F(VIRTIO_RING_F_EVENT_IDX), protocol_base);
+        VfPacked *pr = packed_start(td, mem, 0, 8, true);
+        struct vring_packed_desc_event *ev =
+                (struct vring_packed_desc_event *) vf_mem_gpa(mem, vf_packed_device_event_gpa(pr), 4);
+
+        for (unsigned int round = 0; round < 10; round++) {
+                /* Stale: a slot half a ring away, on the other lap. */
+                vf_packed_next_avail(pr, &pos, &wrap);
+                ev->off_wrap = htole16((uint16_t) (((pos + 4) % 8) | (wrap ? 0 : 0x8000)));
+                ASSERT_OK(vf_packed_kick(pr));
+                test_dev_run(td, 1000);
+                vf_packed_device_event(pr, &flags, &off_wrap);
+                ASSERT_EQ(flags, VRING_PACKED_EVENT_FLAG_DESC);
+                ASSERT_EQ(off_wrap, pos | (wrap ? 0x8000 : 0));
+
+                reset_allocs(mem);
+                req_make(mem, &q, 1, 16, 1, 16, round);
+                ASSERT_OK(vf_packed_add(pr, q.bufs, q.n, false, &q.id));
+                ASSERT_EQ(vf_packed_publish_kick(pr), 1);
+                test_dev_run(td, 1000);
+                ASSERT_EQ(vf_packed_get_used(pr, &id, &len), 1);
+                ASSERT_EQ(id, q.id);
+        }
+
+        ASSERT_EQ(td->panics, 0);
+        vf_packed_free(pr);
+        test_dev_free(td);
+        vf_mem_free(mem);
+}
+
 int main(void) {
         unsigned int fds = test_count_fds();
 
@@ -770,6 +809,7 @@ int main(void) {
         RUN_TEST(test_vring_base_roundtrip);
         RUN_TEST(test_unpop_and_avail_bytes);
         RUN_TEST(test_inflight_resubmit);
+        RUN_TEST(test_empty_ring_arms_device_event);
 
         ASSERT_EQ(test_count_fds(), fds);
         return 0;

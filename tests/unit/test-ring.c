@@ -460,6 +460,45 @@ static void test_avail_bytes(void) {
         vf_mem_free(mem);
 }
 
+/*
+ * EVENT_IDX: finding the ring empty puts avail_event at last_avail_idx, even
+ * when it was stale (left by an earlier backend): otherwise the driver's next
+ * chain is not kicked and waits forever.
+ */
+static void test_empty_ring_arms_avail_event(void) {
+        TestDev *td = test_dev_new(1);
+        VfMem *mem = test_mem_new(3, REGION_SIZE);
+        uint64_t out, in;
+        uint16_t head, got;
+        uint32_t len;
+
+        test_dev_negotiate(td, mem, features_base | F(VIRTIO_RING_F_EVENT_IDX), protocol_base);
+        VfVring *vr = test_queue_start(td, mem, 0, 64, true, false);
+        ASSERT_OK(vf_mem_alloc(mem, 1, 64, 8, &out));
+        ASSERT_OK(vf_mem_alloc(mem, 2, 64, 8, &in));
+        VfBuf b[2] = {{.gpa = out, .len = 64}, {.gpa = in, .len = 64, .write = true}};
+
+        for (unsigned int round = 0; round < 3; round++) {
+                /* A stale avail_event that the driver's next publish would not cross. */
+                *(volatile uint16_t *) &vf_vring_used(vr)->ring[64] = (uint16_t) (vf_vring_avail_idx(vr) + 0x7000);
+                ASSERT_OK(vf_vring_kick(vr));
+                test_dev_run(td, 1000);
+                ASSERT_EQ(vf_vring_avail_event(vr), vf_vring_avail_idx(vr));
+
+                ASSERT_OK(vf_vring_add(vr, b, 2, false, &head));
+                ASSERT_TRUE(vf_vring_publish(vr));
+                ASSERT_OK(vf_vring_kick(vr));
+                ASSERT_GE(test_dev_run(td, 1000), 1);
+                ASSERT_EQ(vf_vring_get_used(vr, &got, &len), 1);
+                ASSERT_EQ(got, head);
+        }
+
+        ASSERT_EQ(td->panics, 0);
+        vf_vring_free(vr);
+        test_dev_free(td);
+        vf_mem_free(mem);
+}
+
 int main(void) {
         unsigned int fds = test_count_fds();
 
@@ -475,6 +514,7 @@ int main(void) {
         RUN_TEST(test_kick_suppression);
         RUN_TEST(test_pop_into_unpop_rewind);
         RUN_TEST(test_avail_bytes);
+        RUN_TEST(test_empty_ring_arms_avail_event);
 
         ASSERT_EQ(test_count_fds(), fds);
         return 0;
