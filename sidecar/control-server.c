@@ -501,10 +501,28 @@ static void client_handle_message(ControlClient *c, const char *text, size_t len
                 return;
         }
         if (r < 0) {
-                p = params_with_string(VL_PARAM_REASON, perr.reason ?: "invalid JSON");
+                p = params_with_string(VL_PARAM_REASON, perr.reason[0] ? perr.reason : "invalid JSON");
                 if (p)
                         json_object_object_add(p, VL_PARAM_OFFSET,
                                                json_object_new_int64((int64_t) perr.offset));
+                client_error_now(c, VL_ERROR_INVALID_MESSAGE, p);
+                return;
+        }
+
+        if (!json_object_is_type(msg, json_type_object)) {
+                _cleanup_free_ char *reason = NULL;
+                size_t start = 0;
+
+                while (start < len && strchr(" \t\r\n", text[start]))
+                        start++;
+                if (asprintf(&reason,
+                             "the message is a JSON %s, not an object: a varlink call is one JSON object, "
+                             "{\"method\": \"interface.Method\", \"parameters\": {…}}",
+                             varlink_json_type_name(msg)) < 0)
+                        reason = NULL;
+                p = params_with_string(VL_PARAM_REASON, reason ?: "the message is not a JSON object");
+                if (p)
+                        json_object_object_add(p, VL_PARAM_OFFSET, json_object_new_int64((int64_t) start));
                 client_error_now(c, VL_ERROR_INVALID_MESSAGE, p);
                 return;
         }

@@ -7,40 +7,316 @@
  * sends passes through here before anyone acts on it.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "macro.h"
 #include "varlink.h"
+
+static int parse_error(VarlinkParseError *ret_error, size_t offset, const char *format, ...) _printf_(3, 4);
+static int parse_error(VarlinkParseError *ret_error, size_t offset, const char *format, ...) {
+        va_list ap;
+
+        if (ret_error) {
+                ret_error->offset = offset;
+                va_start(ap, format);
+                vsnprintf(ret_error->reason, sizeof(ret_error->reason), format, ap);
+                va_end(ap);
+        }
+        return -EBADMSG;
+}
+
+static bool is_word_char(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/*
+ * What json-c lets through although JSON does not have it, found before
+ * json-c sees the text so the offset points at the culprit: single-quoted
+ * strings, and bare words other than true, false and null (NaN, Infinity,
+ * a string someone forgot to quote). Letters right after a digit or a dot
+ * are a number's exponent ("1e5"); json-c judges those.
+ */
+static int json_check_lexical(const char *text, size_t len, VarlinkParseError *ret_error) {
+        bool in_string = false;
+
+        for (size_t i = 0; i < len; i++) {
+                char c = text[i];
+                size_t n;
+
+                if (in_string) {
+                        if (c == '\\')
+                                i++;
+                        else if (c == '"')
+                                in_string = false;
+                        else if ((unsigned char) c < 0x20)
+                                return parse_error(ret_error, i,
+                                                   "invalid JSON: control character 0x%02x in a string (it "
+                                                   "must be escaped, e.g. \\n or \\u%04x)",
+                                                   (unsigned) c, (unsigned) c);
+                        continue;
+                }
+                if (c == '.' && i > 0 && text[i - 1] >= '0' && text[i - 1] <= '9' &&
+                    !(i + 1 < len && text[i + 1] >= '0' && text[i + 1] <= '9'))
+                        return parse_error(ret_error, i,
+                                           "invalid JSON: invalid number (a digit must follow the decimal "
+                                           "point)");
+                if (c == '"') {
+                        in_string = true;
+                        continue;
+                }
+                if (c == '\'')
+                        return parse_error(
+                                ret_error, i,
+                                "invalid JSON: single-quoted string (JSON strings take double quotes)");
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+                        continue;
+                if (i > 0 && ((text[i - 1] >= '0' && text[i - 1] <= '9') || text[i - 1] == '.'))
+                        continue; /* an exponent */
+                for (n = 0; i + n < len && is_word_char(text[i + n]); n++)
+                        ;
+                if ((n == 4 && memcmp(text + i, "true", 4) == 0) ||
+                    (n == 5 && memcmp(text + i, "false", 5) == 0) ||
+                    (n == 4 && memcmp(text + i, "null", 4) == 0)) {
+                        i += n - 1;
+                        continue;
+                }
+                if ((n == 3 && strncasecmp(text + i, "nan", 3) == 0) ||
+                    (n == 8 && strncasecmp(text + i, "infinity", 8) == 0) ||
+                    (n == 3 && strncasecmp(text + i, "inf", 3) == 0))
+                        return parse_error(ret_error, i > 0 && text[i - 1] == '-' ? i - 1 : i,
+                                           "invalid JSON: %s%.*s is not a JSON number (JSON has no NaN or "
+                                           "Infinity)",
+                                           i > 0 && text[i - 1] == '-' ? "-" : "", (int) n, text + i);
+                return parse_error(ret_error, i,
+                                   "invalid JSON: unexpected word '%.*s%s' (the only bare words are true, "
+                                   "false and null; strings take double quotes)",
+                                   (int) MIN(n, (size_t) 32), text + i, n > 32 ? "…" : "");
+        }
+        return 0;
+}
+
+/* One key of an object being checked for duplicates: the text between its quotes, decoded. */
+typedef struct JsonKey {
+        const char *s;
+        size_t len;
+        size_t offset; /* of its opening quote */
+        char *decoded; /* owned when the key had escapes; s points into it */
+} JsonKey;
+
+typedef struct JsonKeyFrame {
+        bool object;
+        bool want_key; /* the next string in this object is a key */
+        JsonKey *keys;
+        size_t n_keys, allocated;
+} JsonKeyFrame;
+
+static void key_frame_done(JsonKeyFrame *f) {
+        for (size_t i = 0; i < f->n_keys; i++)
+                free(f->keys[i].decoded);
+        free(f->keys);
+        *f = (JsonKeyFrame){};
+}
+
+static int key_compare(const void *a, const void *b) {
+        const JsonKey *x = a, *y = b;
+        int r;
+
+        r = memcmp(x->s, y->s, MIN(x->len, y->len));
+        if (r != 0)
+                return r;
+        if (x->len != y->len)
+                return x->len < y->len ? -1 : 1;
+        return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* Add the key whose quoted text is text[start..end] (quotes included) to @f. */
+static int key_frame_add(JsonKeyFrame *f, const char *text, size_t start, size_t end) {
+        JsonKey k = {.s = text + start + 1, .len = end - start - 1, .offset = start};
+
+        if (memchr(k.s, '\\', k.len)) {
+                /* Escapes: "\u006dethod" is "method". The text is valid JSON already. */
+                struct json_tokener *tok = json_tokener_new();
+                json_object *o;
+
+                if (!tok)
+                        return -ENOMEM;
+                o = json_tokener_parse_ex(tok, text + start, (int) (end - start + 1));
+                json_tokener_free(tok);
+                if (!o || !json_object_is_type(o, json_type_string)) {
+                        json_object_put(o);
+                        return -EBADMSG;
+                }
+                k.len = (size_t) json_object_get_string_len(o);
+                k.decoded = malloc(k.len + 1);
+                if (!k.decoded) {
+                        json_object_put(o);
+                        return -ENOMEM;
+                }
+                memcpy(k.decoded, json_object_get_string(o), k.len + 1);
+                k.s = k.decoded;
+                json_object_put(o);
+        }
+        if (f->n_keys == f->allocated) {
+                size_t n = f->allocated ? f->allocated * 2 : 8;
+                JsonKey *p = realloc(f->keys, n * sizeof(*p));
+
+                if (!p) {
+                        free(k.decoded);
+                        return -ENOMEM;
+                }
+                f->keys = p;
+                f->allocated = n;
+        }
+        f->keys[f->n_keys++] = k;
+        return 0;
+}
+
+/*
+ * Refuse an object that names a key twice. Runs on text json-c accepted,
+ * so strings are terminated and nesting is within VARLINK_JSON_DEPTH_MAX.
+ */
+static int json_check_duplicate_keys(const char *text, size_t len, VarlinkParseError *ret_error) {
+        JsonKeyFrame frames[VARLINK_JSON_DEPTH_MAX + 2] = {};
+        size_t depth = 0; /* frames[0] is the top level, never an object */
+        int r = 0;
+
+        for (size_t i = 0; i < len && r == 0; i++) {
+                JsonKeyFrame *f = &frames[depth];
+
+                switch (text[i]) {
+                case '"': {
+                        size_t j = i + 1;
+
+                        while (j < len && text[j] != '"')
+                                j += text[j] == '\\' ? 2 : 1;
+                        if (j >= len)
+                                return parse_error(ret_error, i, "invalid JSON: unterminated string");
+                        if (f->object && f->want_key) {
+                                r = key_frame_add(f, text, i, j);
+                                f->want_key = false;
+                        }
+                        i = j;
+                        break;
+                }
+                case '{':
+                case '[':
+                        if (depth + 1 >= ELEMENTSOF(frames)) {
+                                r = parse_error(ret_error, i, "invalid JSON: nested too deeply");
+                                break;
+                        }
+                        frames[++depth] =
+                                (JsonKeyFrame){.object = text[i] == '{', .want_key = text[i] == '{'};
+                        break;
+                case '}':
+                case ']':
+                        if (depth == 0)
+                                break;
+                        if (f->object && f->n_keys > 1) {
+                                size_t dup = SIZE_MAX;
+                                const JsonKey *which = NULL;
+
+                                qsort(f->keys, f->n_keys, sizeof(JsonKey), key_compare);
+                                /* Sorted by key, then offset: the later of two equal keys is the duplicate.
+                                 */
+                                for (size_t k = 1; k < f->n_keys; k++)
+                                        if (f->keys[k].len == f->keys[k - 1].len &&
+                                            memcmp(f->keys[k].s, f->keys[k - 1].s, f->keys[k].len) == 0 &&
+                                            f->keys[k].offset < dup) {
+                                                dup = f->keys[k].offset;
+                                                which = &f->keys[k];
+                                        }
+                                if (which) {
+                                        bool printable = true;
+
+                                        for (size_t k = 0; k < which->len; k++)
+                                                if ((unsigned char) which->s[k] < 0x20 ||
+                                                    which->s[k] == 0x7f)
+                                                        printable = false;
+                                        r = parse_error(ret_error, dup,
+                                                        "invalid JSON: duplicate key '%.*s%s' in an object "
+                                                        "(each key may appear once)",
+                                                        printable ? (int) MIN(which->len, (size_t) 48) : 1,
+                                                        printable ? which->s : "?",
+                                                        printable && which->len > 48 ? "…" : "");
+                                }
+                        }
+                        key_frame_done(f);
+                        depth--;
+                        break;
+                case ',':
+                        if (f->object)
+                                f->want_key = true;
+                        break;
+                default:
+                        break;
+                }
+        }
+        for (size_t d = 0; d < ELEMENTSOF(frames); d++)
+                key_frame_done(&frames[d]);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 && ret_error && !ret_error->reason[0])
+                return parse_error(ret_error, 0, "invalid JSON");
+        return r;
+}
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define DEPTH_MAX_TEXT STR(VARLINK_JSON_DEPTH_MAX)
+
+/* json-c's words for its errors, as a reader of our error reply needs them. */
+static const char *tokener_error_reason(enum json_tokener_error e) {
+        switch (e) {
+        case json_tokener_error_depth:
+                return "nested too deeply (at most " DEPTH_MAX_TEXT " levels)";
+        case json_tokener_error_parse_utf8_string:
+                return "invalid UTF-8 in a string";
+        case json_tokener_error_parse_string:
+                return "invalid string (a control character, or a bad escape)";
+        case json_tokener_error_parse_object_key_name:
+                return "an object key must be a double-quoted string";
+        case json_tokener_error_parse_object_key_sep:
+                return "':' expected after an object key";
+        case json_tokener_error_parse_object_value_sep:
+                return "',' or '}' expected after an object member";
+        case json_tokener_error_parse_array:
+                return "',' or ']' expected after an array element";
+        case json_tokener_error_parse_number:
+                return "invalid number";
+        case json_tokener_error_parse_unexpected:
+        case json_tokener_error_parse_null:
+        case json_tokener_error_parse_boolean:
+                return "unexpected character";
+        default:
+                return json_tokener_error_desc(e);
+        }
+}
 
 int varlink_json_parse(const char *text, size_t len, json_object **ret, VarlinkParseError *ret_error) {
         struct json_tokener *tok;
         json_object *obj;
         enum json_tokener_error jerr;
         size_t end;
+        int r;
 
-        if (len > INT32_MAX) {
-                if (ret_error)
-                        *ret_error = (VarlinkParseError){.offset = 0, .reason = "message too long"};
-                return -EBADMSG;
-        }
+        if (ret_error)
+                *ret_error = (VarlinkParseError){};
+        if (len > INT32_MAX)
+                return parse_error(ret_error, 0, "message too long");
 
-        /* json-c accepts single-quoted strings even in strict mode; JSON does not. */
-        for (size_t i = 0, in_string = 0; i < len; i++) {
-                if (in_string) {
-                        if (text[i] == '\\')
-                                i++;
-                        else if (text[i] == '"')
-                                in_string = 0;
-                } else if (text[i] == '"')
-                        in_string = 1;
-                else if (text[i] == '\'') {
-                        if (ret_error)
-                                *ret_error =
-                                        (VarlinkParseError){.offset = i, .reason = "single-quoted string"};
-                        return -EBADMSG;
-                }
-        }
+        end = 0;
+        while (end < len && strchr(" \t\r\n", text[end]) && text[end])
+                end++;
+        if (end == len)
+                return parse_error(ret_error, len, "empty message: a JSON value was expected");
+
+        r = json_check_lexical(text, len, ret_error);
+        if (r < 0)
+                return r;
 
         tok = json_tokener_new_ex(VARLINK_JSON_DEPTH_MAX);
         if (!tok)
@@ -50,38 +326,69 @@ int varlink_json_parse(const char *text, size_t len, json_object **ret, VarlinkP
         obj = json_tokener_parse_ex(tok, text, (int) len);
         jerr = json_tokener_get_error(tok);
         end = json_tokener_get_parse_end(tok);
-
         if (!obj && jerr == json_tokener_continue) {
-                /* The text ended inside a value. */
-                json_tokener_free(tok);
-                if (ret_error)
-                        *ret_error =
-                                (VarlinkParseError){.offset = len, .reason = "unexpected end of message"};
-                return -EBADMSG;
+                /* A number at the very end ("42") waits for a byte that ends it: give it one. */
+                obj = json_tokener_parse_ex(tok, " ", 1);
+                jerr = json_tokener_get_error(tok);
+                if (!obj && jerr == json_tokener_continue) {
+                        json_tokener_free(tok);
+                        return parse_error(ret_error, len,
+                                           "invalid JSON: unexpected end of message (an unclosed string, "
+                                           "object or array)");
+                }
+                end = len;
         }
         if (!obj || jerr != json_tokener_success) {
-                /* A bare "null" parses to NULL with success: refuse it too. */
-                const char *reason =
-                        jerr == json_tokener_success ? "not a JSON object" : json_tokener_error_desc(jerr);
+                bool null = jerr == json_tokener_success;
+
                 json_object_put(obj);
                 json_tokener_free(tok);
-                if (ret_error)
-                        *ret_error = (VarlinkParseError){.offset = end, .reason = reason};
-                return -EBADMSG;
+                /* A bare "null" parses to NULL with success: refuse it too, it is no message. */
+                if (null)
+                        return parse_error(ret_error, 0, "the message is null, not a JSON object");
+                if (end < len && (unsigned char) text[end] >= 0x20 && (unsigned char) text[end] < 0x7f)
+                        return parse_error(ret_error, end, "invalid JSON: %s ('%c')",
+                                           tokener_error_reason(jerr), text[end]);
+                return parse_error(ret_error, end, "invalid JSON: %s", tokener_error_reason(jerr));
         }
         json_tokener_free(tok);
 
         for (size_t i = end; i < len; i++)
-                if (!strchr(" \t\r\n", text[i])) {
+                if (!strchr(" \t\r\n", text[i]) || !text[i]) {
                         json_object_put(obj);
-                        if (ret_error)
-                                *ret_error = (VarlinkParseError){
-                                        .offset = i, .reason = "trailing data after the JSON value"};
-                        return -EBADMSG;
+                        return parse_error(ret_error, i,
+                                           "trailing data after the JSON value (one message is one JSON "
+                                           "value, then a NUL)");
                 }
+
+        r = json_check_duplicate_keys(text, end, ret_error);
+        if (r < 0) {
+                json_object_put(obj);
+                return r;
+        }
 
         *ret = obj;
         return 0;
+}
+
+const char *varlink_json_type_name(json_object *o) {
+        switch (json_object_get_type(o)) {
+        case json_type_null:
+                return "null";
+        case json_type_boolean:
+                return "boolean";
+        case json_type_double:
+        case json_type_int:
+                return "number";
+        case json_type_object:
+                return "object";
+        case json_type_array:
+                return "array";
+        case json_type_string:
+                return "string";
+        default:
+                return "value";
+        }
 }
 
 bool varlink_name_is_valid(const char *name) {

@@ -115,7 +115,7 @@ static void test_json_parse(void) {
         CHECK(varlink_json_parse(bad_utf8, strlen(bad_utf8), &o, &e) == -EBADMSG);
         CHECK(!o);
         CHECK(e.offset >= 22 && e.offset <= 24);
-        CHECK(e.reason && *e.reason);
+        CHECK(e.reason[0] != 0);
 
         CHECK(varlink_json_parse("{\"a\":1} x", 9, &o, &e) == -EBADMSG);
         CHECK(e.offset == 8);
@@ -137,6 +137,61 @@ static void test_json_parse(void) {
         for (int i = 0; i < VARLINK_JSON_DEPTH_MAX + 10; i++)
                 deep[n++] = ']';
         CHECK(varlink_json_parse(deep, n, &o, &e) == -EBADMSG);
+}
+
+/* What json-c takes and RFC 8259 does not, and reasons that name the real problem. */
+static void test_json_strict(void) {
+        static const struct {
+                const char *text;
+                size_t offset;
+                const char *reason; /* a part of it */
+        } bad[] = {
+                {"not json", 0, "unexpected word 'not'"},
+                {"{\"a\":NaN}", 5, "NaN is not a JSON number"},
+                {"{\"a\":-Infinity}", 5, "-Infinity is not a JSON number"},
+                {"{\"a\":tru}", 5, "'tru'"},
+                {"{a:1}", 1, "'a'"},
+                {"{\"method\":\"a.b.C\",\"method\":\"a.b.D\"}", 18, "duplicate key 'method'"},
+                {"{\"x\":{\"k\":1,\"k\":2}}", 12, "duplicate key 'k'"},
+                {"{\"\\u0061\":1,\"a\":2}", 12, "duplicate key 'a'"},
+                {"{\"a\":1.}", 6, "digit must follow"},
+                {"{\"a\":\"\x01\"}", 6, "control character"},
+                {"{\"a\":1", 6, "unexpected end"},
+                {"  ", 2, "empty message"},
+        };
+        static const char *const good[] = {
+                "42",
+                "-1",
+                "true",
+                "[]",
+                "\"abc\"",
+                "1e5",
+                "1.5E+3",
+                "{\"a\":[{\"x\":1},{\"x\":2}]}",
+                "{\"a\":{\"k\":1},\"b\":{\"k\":2}}",
+                "{\"k\":\"\\\"k\\\"\"}",
+        };
+        json_object *o = NULL;
+        VarlinkParseError e;
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                o = NULL;
+                CHECK(varlink_json_parse(bad[i].text, strlen(bad[i].text), &o, &e) == -EBADMSG);
+                CHECK(!o);
+                if (e.offset != bad[i].offset || !strstr(e.reason, bad[i].reason))
+                        fprintf(stderr, "%s: offset %zu reason '%s'\n", bad[i].text, e.offset, e.reason);
+                CHECK(e.offset == bad[i].offset);
+                CHECK(strstr(e.reason, bad[i].reason) != NULL);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                o = NULL;
+                CHECK(varlink_json_parse(good[i], strlen(good[i]), &o, &e) == 0);
+                CHECK(o != NULL);
+                json_object_put(o);
+        }
+        /* A top-level number is a whole value, not an unexpected end. */
+        CHECK(varlink_json_parse("42", 2, &o, &e) == 0 && json_object_get_int(o) == 42);
+        json_object_put(o);
 }
 
 static json_object *parse(const char *s) {
@@ -294,6 +349,7 @@ int main(void) {
         test_framer_split_and_merged();
         test_framer_cap();
         test_json_parse();
+        test_json_strict();
         test_call_parse();
         test_names();
         test_params();

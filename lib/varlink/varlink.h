@@ -88,17 +88,23 @@ size_t varlink_framer_pending(const VarlinkFramer *f);
 /* ---- JSON ------------------------------------------------------------- */
 
 typedef struct VarlinkParseError {
-        size_t offset;      /* byte offset in the message where parsing stopped */
-        const char *reason; /* static string, e.g. "invalid utf-8 string" */
+        size_t offset;    /* byte offset in the message where the problem is */
+        char reason[160]; /* what is wrong, in words: "duplicate key 'method'" */
 } VarlinkParseError;
 
 /*
- * Parse @len bytes of @text as one JSON value: strict JSON, valid UTF-8,
- * nesting at most VARLINK_JSON_DEPTH_MAX, nothing but whitespace after it.
- * On success *ret owns the value. On -EBADMSG, *ret_error (if not NULL)
- * says where and why. Returns 0, -EBADMSG or -ENOMEM.
+ * Parse @len bytes of @text as one JSON value (RFC 8259, strictly): valid
+ * UTF-8, double-quoted strings only, no NaN or Infinity (json-c takes
+ * them), no bare words but true, false and null, no key twice in one
+ * object (json-c keeps the last silently: {"method":A,"method":B} would
+ * call B), nesting at most VARLINK_JSON_DEPTH_MAX, nothing but whitespace
+ * after the value. On success *ret owns the value. On -EBADMSG, *ret_error
+ * (if not NULL) says where and why. Returns 0, -EBADMSG or -ENOMEM.
  */
 int varlink_json_parse(const char *text, size_t len, json_object **ret, VarlinkParseError *ret_error);
+
+/* "object", "array", "string", "number", "boolean" or "null": for messages about a value's type. */
+const char *varlink_json_type_name(json_object *o);
 
 /* ---- messages ---------------------------------------------------------- */
 

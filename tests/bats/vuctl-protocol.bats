@@ -56,6 +56,59 @@ teardown() {
         sidecar_alive
 }
 
+@test "bad JSON is answered with what is wrong and where, not json-c's guess" {
+        # A bare word: not "null expected" at offset 1.
+        run vl_call 'not json'
+        [ "$(json_field 'j["error"]')" = io.vusidecar.InvalidMessage ]
+        [[ "$(json_field 'j["parameters"]["reason"]')" == *"unexpected word 'not'"* ]]
+        [ "$(json_field 'j["parameters"]["offset"]')" -eq 0 ]
+        # JSON, but not an object: say so, not "field 'message' is missing" or "unexpected end".
+        for value in '[]' '"abc"' '42' 'true' ' [1,2]'; do
+                run vl_call "$value"
+                [ "$(json_field 'j["error"]')" = io.vusidecar.InvalidMessage ]
+                reason=$(json_field 'j["parameters"]["reason"]')
+                [[ "$reason" == *"not an object"* ]]
+                [[ "$reason" != *"'message'"* && "$reason" != *"end of message"* ]]
+        done
+        run vl_call '42'
+        [[ "$(json_field 'j["parameters"]["reason"]')" == *"a JSON number, not an object"* ]]
+        run vl_call ' [1,2]'
+        [[ "$(json_field 'j["parameters"]["reason"]')" == *"a JSON array, not an object"* ]]
+        [ "$(json_field 'j["parameters"]["offset"]')" -eq 1 ]
+        # A message that really ends early still says so, with the offset.
+        run vl_call '{"method":"io.vusidecar.Ping"'
+        [[ "$(json_field 'j["parameters"]["reason"]')" == *"unexpected end of message"* ]]
+        [ "$(json_field 'j["parameters"]["offset"]')" -eq 29 ]
+        sidecar_alive
+}
+
+@test "strict JSON: NaN, Infinity and duplicate keys are refused naming the problem" {
+        run vl_call '{"method":"io.vusidecar.Ping","parameters":{"x":NaN}}'
+        [ "$(json_field 'j["error"]')" = io.vusidecar.InvalidMessage ]
+        [[ "$(json_field 'j["parameters"]["reason"]')" == *"NaN is not a JSON number"* ]]
+        [ "$(json_field 'j["parameters"]["offset"]')" -eq 48 ]
+        run vl_call '{"method":"io.vusidecar.Ping","parameters":{"x":-Infinity}}'
+        [ "$(json_field 'j["error"]')" = io.vusidecar.InvalidMessage ]
+        [[ "$(json_field 'j["parameters"]["reason"]')" == *"-Infinity is not a JSON number"* ]]
+        # json-c keeps the last of two equal keys: the call would silently be GetLog.
+        run vl_call '{"method":"io.vusidecar.Ping","method":"io.vusidecar.GetLog"}'
+        [ "$(json_field 'j["error"]')" = io.vusidecar.InvalidMessage ]
+        [[ "$(json_field 'j["parameters"]["reason"]')" == *"duplicate key 'method'"* ]]
+        [ "$(json_field 'j["parameters"]["offset"]')" -eq 30 ]
+        [ "$(json_field '"active" in j["parameters"]')" = False ]
+        # Spelt differently, still the same key.
+        run vl_call '{"method":"io.vusidecar.SetLogLevel","parameters":{"level":"err","\u006cevel":"info"}}'
+        [[ "$(json_field 'j["parameters"]["reason"]')" == *"duplicate key 'level'"* ]]
+        run "$VUCTL" -j status
+        [ "$(json_field 'j["log_level"]')" = debug ]
+        # The same key in two different objects is fine; exponents are numbers.
+        run vl_call '{"method":"io.vusidecar.GetStatus","parameters":{"device":"blk0"},"more":false}'
+        [ "$(json_field 'j["parameters"]["devices"][0]["id"]')" = blk0 ]
+        run vl_call '{"method":"io.vusidecar.DumpQueue","parameters":{"queue":0,"count":1e1}}'
+        [ "$(json_field 'j["parameters"]["parameter"]')" = count ]
+        sidecar_alive
+}
+
 @test "invalid UTF-8 and non-call shapes are refused, naming the field" {
         run vl_call $'{"method":"io.vusidecar.Ping","x":"\xff\xfe"}'
         [ "$(json_field 'j["error"]')" = io.vusidecar.InvalidMessage ]
