@@ -52,13 +52,20 @@ static char *join_array(json_object *a) {
         return s;
 }
 
-void vuctl_print_error(const char *error, json_object *p) {
-        const char *short_name = strrchr(error, '.') ? strrchr(error, '.') + 1 : error;
+/* "io.vusidecar.SetLogLevel" → "SetLogLevel", for messages. */
+static const char *short_name(const char *name) {
+        const char *dot = name ? strrchr(name, '.') : NULL;
 
-        if (strcmp(error, VL_ERROR_NO_SUCH_DEVICE) == 0)
-                fprintf(stderr, "vuctl: the sidecar has no device '%s' — see 'vuctl status' for the ids\n",
-                        json_get_str(p, VL_PARAM_DEVICE, "?"));
-        else if (strcmp(error, VL_ERROR_DEVICE_REQUIRED) == 0) {
+        return dot ? dot + 1 : name ?: "?";
+}
+
+void vuctl_print_error(const char *method, const char *error, json_object *p) {
+        if (strcmp(error, VL_ERROR_NO_SUCH_DEVICE) == 0) {
+                _cleanup_free_ char *list = join_array(json_get(p, VL_PARAM_DEVICES));
+
+                fprintf(stderr, "vuctl: the sidecar has no device '%s' (it has: %s)\n",
+                        json_get_str(p, VL_PARAM_DEVICE, "?"), list ?: "?");
+        } else if (strcmp(error, VL_ERROR_DEVICE_REQUIRED) == 0) {
                 _cleanup_free_ char *list = join_array(json_get(p, VL_PARAM_DEVICES));
 
                 fprintf(stderr,
@@ -84,23 +91,27 @@ void vuctl_print_error(const char *error, json_object *p) {
                 fprintf(stderr,
                         "vuctl: permission denied: %s changes the sidecar and needs its uid, root or its "
                         "--control-group\n",
-                        json_get_str(p, VL_PARAM_METHOD, "this call"));
-        else if (strcmp(error, VARLINK_ERROR_INVALID_PARAMETER) == 0)
-                fprintf(stderr, "vuctl: the sidecar refused parameter '%s': %s\n",
-                        json_get_str(p, VL_PARAM_PARAMETER, "?"),
+                        short_name(method));
+        else if (strcmp(error, VL_ERROR_INVALID_PARAMETER) == 0 ||
+                 strcmp(error, VARLINK_ERROR_INVALID_PARAMETER) == 0)
+                fprintf(stderr, "vuctl: the sidecar refused parameter '%s' of %s: %s\n",
+                        json_get_str(p, VL_PARAM_PARAMETER, "?"), short_name(method),
                         json_get_str(p, VL_PARAM_REASON, "invalid"));
         else if (strcmp(error, VARLINK_ERROR_METHOD_NOT_FOUND) == 0 ||
                  strcmp(error, VARLINK_ERROR_INTERFACE_NOT_FOUND) == 0)
                 fprintf(stderr, "vuctl: the sidecar does not know %s (an older vu-sidecar?)\n",
-                        json_get_str(p, "method", json_get_str(p, "interface", "this call")));
+                        json_get_str(p, "method", json_get_str(p, "interface", method ?: "this call")));
         else if (strcmp(error, VL_ERROR_TOO_MANY_CLIENTS) == 0)
                 fprintf(stderr,
                         "vuctl: the sidecar has too many control connections (%" PRIi64 "); try again\n",
                         json_get_int(p, VL_PARAM_MAX, 0));
+        else if (strcmp(error, VL_ERROR_INVALID_MESSAGE) == 0)
+                fprintf(stderr, "vuctl: the sidecar could not read our call to %s: %s\n", short_name(method),
+                        json_get_str(p, VL_PARAM_REASON, "?"));
         else {
                 const char *msg = json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN);
 
-                fprintf(stderr, "vuctl: the sidecar answered %s %s\n", short_name, msg ?: "");
+                fprintf(stderr, "vuctl: the sidecar answered %s %s\n", short_name(error), msg ?: "");
         }
 }
 
@@ -129,7 +140,7 @@ int vuctl_call(Vuctl *ctx, const char *method, json_object *parameters, json_obj
                 return VUCTL_EXIT_DAEMON;
         }
         if (reply.error) {
-                vuctl_print_error(reply.error, reply.parameters);
+                vuctl_print_error(method, reply.error, reply.parameters);
                 varlink_reply_done(&reply);
                 return VUCTL_EXIT_DAEMON;
         }

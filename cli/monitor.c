@@ -55,7 +55,7 @@ int verb_monitor(Vuctl *ctx, int argc, char *argv[]) {
                         return VUCTL_EXIT_DAEMON;
                 }
                 if (reply.error) {
-                        vuctl_print_error(reply.error, reply.parameters);
+                        vuctl_print_error(VL_METHOD_MONITOR, reply.error, reply.parameters);
                         varlink_reply_done(&reply);
                         return VUCTL_EXIT_DAEMON;
                 }

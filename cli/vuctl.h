@@ -82,8 +82,8 @@ int vuctl_call(Vuctl *ctx, const char *method, json_object *parameters, json_obj
 /* A new parameters object holding "device" if --device was given. NULL on OOM. */
 json_object *vuctl_device_params(const Vuctl *ctx);
 
-/* Print a daemon error reply for a human: "vuctl: no device 'x' (devices: blk0, blk1)". */
-void vuctl_print_error(const char *error, json_object *parameters);
+/* Print a daemon error reply to a call of @method for a human: "vuctl: the sidecar has no device 'x' …". */
+void vuctl_print_error(const char *method, const char *error, json_object *parameters);
 
 /* Usage error: prints "vuctl: …" and a hint, returns VUCTL_EXIT_USAGE. */
 int vuctl_usage_error(const char *format, ...) _printf_(1, 2);

@@ -1025,6 +1025,7 @@ static const ControlInterface interface = {
         .product = VL_PRODUCT,
         .version = VUSIDECAR_VERSION,
         .url = VL_URL,
+        .invalid_parameter_error = VL_ERROR_INVALID_PARAMETER,
 };
 
 /* mkdir -p for the socket's directory, so --control /run/x/y.sock works on a fresh tmpfs. */

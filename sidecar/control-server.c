@@ -296,8 +296,13 @@ static json_object *params_with_string(const char *key, const char *value) {
 
 int control_client_error_invalid_parameter(ControlClient *c, const char *parameter, const char *format,
                                            ...) {
+        const char *error = c->server->iface->invalid_parameter_error;
         json_object *p = params_with_string(VL_PARAM_PARAMETER, parameter);
 
+        if (!error) {
+                log_debug("control: client %u: parameter %s refused", c->id, parameter);
+                return control_client_error(c, VARLINK_ERROR_INVALID_PARAMETER, p);
+        }
         if (p && format) {
                 _cleanup_free_ char *reason = NULL;
                 va_list ap;
@@ -306,10 +311,12 @@ int control_client_error_invalid_parameter(ControlClient *c, const char *paramet
                 va_start(ap, format);
                 r = vasprintf(&reason, format, ap);
                 va_end(ap);
-                if (r >= 0)
+                if (r >= 0) {
+                        log_debug("control: client %u: parameter %s refused: %s", c->id, parameter, reason);
                         json_object_object_add(p, VL_PARAM_REASON, json_object_new_string(reason));
+                }
         }
-        return control_client_error(c, VARLINK_ERROR_INVALID_PARAMETER, p);
+        return control_client_error(c, error, p);
 }
 
 int control_client_error_errno(ControlClient *c, int error, const char *format, ...) {
@@ -402,12 +409,14 @@ static int builtin_get_interface_description(ControlClient *c, json_object *para
         const char *name = NULL, *unknown = NULL, *text;
         int r;
 
+        /* org.varlink.service's own errors, as its IDL declares them: InvalidParameter (parameter). */
         if (varlink_params_check_known(parameters, known, &unknown) < 0)
-                return control_client_error_invalid_parameter(c, unknown, "unknown parameter");
+                return control_client_error(c, VARLINK_ERROR_INVALID_PARAMETER,
+                                            params_with_string(VL_PARAM_PARAMETER, unknown));
         r = varlink_param_string(parameters, "interface", true, &name);
         if (r < 0)
-                return control_client_error_invalid_parameter(c, "interface", "%s",
-                                                              r == -ENOENT ? "missing" : "not a string");
+                return control_client_error(c, VARLINK_ERROR_INVALID_PARAMETER,
+                                            params_with_string(VL_PARAM_PARAMETER, "interface"));
 
         if (strcmp(name, "org.varlink.service") == 0)
                 text = varlink_service_description;
@@ -462,13 +471,11 @@ static void client_dispatch(ControlClient *c, const VarlinkCall *call) {
         }
 
         if ((m->flags & CONTROL_METHOD_MUTATING) && !control_client_is_privileged(c)) {
-                json_object *p = params_with_string(VL_PARAM_METHOD, call->method);
-
+                /* The standard error, as org.varlink.service declares it: no parameters. The caller
+                 * knows what it called and who it is; the log says it for the operator. */
                 log_notice("control: refused %s to pid %d uid %u: not our uid, root or the control group",
                            call->method, (int) c->ucred.pid, (unsigned) c->ucred.uid);
-                if (p)
-                        json_object_object_add(p, VL_PARAM_UID, json_object_new_int64(c->ucred.uid));
-                r = control_client_error(c, VARLINK_ERROR_PERMISSION_DENIED, p);
+                r = control_client_error(c, VARLINK_ERROR_PERMISSION_DENIED, NULL);
                 goto finish;
         }
         if ((m->flags & CONTROL_METHOD_STREAM) && !(call->flags & VARLINK_CALL_MORE)) {

@@ -57,6 +57,12 @@ typedef struct ControlInterface {
         const ControlMethod *methods;
         size_t n_methods;
         const char *vendor, *product, *version, *url; /* for GetInfo */
+        /*
+         * The interface's own error for a bad parameter, declared in its IDL as
+         * (parameter: string, reason: string), so the reply carries why. NULL: the standard
+         * org.varlink.service.InvalidParameter, whose IDL has only "parameter".
+         */
+        const char *invalid_parameter_error;
 } ControlInterface;
 
 /*
@@ -102,7 +108,11 @@ int control_client_reply(ControlClient *c, json_object *parameters);
 /* Send an error reply; takes @parameters (NULL: {}). */
 int control_client_error(ControlClient *c, const char *error, json_object *parameters);
 
-/* org.varlink.service.InvalidParameter naming @parameter, with a "reason" made from @format. */
+/*
+ * The interface's InvalidParameter error (ControlInterface.invalid_parameter_error) naming
+ * @parameter, with a "reason" made from @format; or, for an interface without one,
+ * org.varlink.service.InvalidParameter with "parameter" only, as its IDL declares.
+ */
 int control_client_error_invalid_parameter(ControlClient *c, const char *parameter, const char *format, ...)
         _printf_(3, 4);
 

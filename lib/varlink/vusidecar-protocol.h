@@ -34,7 +34,7 @@
 #define VL_METHOD_MONITOR VL_INTERFACE ".Monitor"
 
 /* ---- errors ------------------------------------------------------------ */
-#define VL_ERROR_NO_SUCH_DEVICE VL_INTERFACE ".NoSuchDevice"       /* (device) */
+#define VL_ERROR_NO_SUCH_DEVICE VL_INTERFACE ".NoSuchDevice"       /* (device, devices) */
 #define VL_ERROR_DEVICE_REQUIRED VL_INTERFACE ".DeviceRequired"    /* (devices) */
 #define VL_ERROR_NO_SUCH_QUEUE VL_INTERFACE ".NoSuchQueue"         /* (device, queue, queues) */
 #define VL_ERROR_QUEUE_NOT_READY VL_INTERFACE ".QueueNotReady"     /* (device, queue) */
@@ -43,6 +43,8 @@
 #define VL_ERROR_INVALID_MESSAGE VL_INTERFACE ".InvalidMessage"    /* (reason, offset?) */
 #define VL_ERROR_MESSAGE_TOO_LARGE VL_INTERFACE ".MessageTooLarge" /* (max) */
 #define VL_ERROR_TOO_MANY_CLIENTS VL_INTERFACE ".TooManyClients"   /* (max) */
+/* (parameter, reason): ours, so the reply may say why; org.varlink.service's has "parameter" only. */
+#define VL_ERROR_INVALID_PARAMETER VL_INTERFACE ".InvalidParameter"
 
 /* ---- parameters -------------------------------------------------------- */
 #define VL_PARAM_DEVICE "device"       /* string: device id; optional with one device */

@@ -29,6 +29,18 @@ as_nobody() {
         setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
 }
 
+# A python3 the stranger can run (a per-user pyenv shim under /root is not one).
+nobody_python() {
+        local py
+        for py in /usr/bin/python3 /usr/local/bin/python3; do
+                if as_nobody "$py" -c '' 2>/dev/null; then
+                        NOBODY_PYTHON=$py
+                        return 0
+                fi
+        done
+        skip "no python3 that uid 65534 can run"
+}
+
 @test "the default socket mode 0660 keeps another uid out (exit 3, says why)" {
         start_sidecar
         [ "$(stat -c %a "$VUCTL_SOCKET")" = 660 ]
@@ -67,4 +79,18 @@ as_nobody() {
         # Not in the group: cannot even connect.
         run as_nobody "$VUCTL" ping
         [ "$status" -eq 3 ]
+}
+
+@test "PermissionDenied is sent as org.varlink.service declares it (no parameters); vuctl names the method" {
+        nobody_python
+        start_sidecar --socket-mode 0666
+        run as_nobody "$NOBODY_PYTHON" "$BATS_TEST_DIRNAME/varlink-conformance.py" "$VUCTL_SOCKET" \
+                '{"method":"io.vusidecar.SetLogLevel","parameters":{"level":"err"}}' \
+                '{"method":"io.vusidecar.Resize","parameters":{"size":134217728}}'
+        echo "$output"
+        [ "$status" -eq 0 ]
+        [ "$(grep -c 'ok io.vusidecar.* -> org.varlink.service.PermissionDenied' <<<"$output")" -eq 2 ]
+        run as_nobody "$VUCTL" resize 128M
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"permission denied: Resize changes the sidecar"* ]]
 }

@@ -109,6 +109,53 @@ teardown() {
         sidecar_alive
 }
 
+@test "every reply matches the interface description the sidecar serves (a strict generic client)" {
+        run python3 "$BATS_TEST_DIRNAME/varlink-conformance.py" "$VUCTL_SOCKET" \
+                '{"method":"org.varlink.service.GetInfo"}' \
+                '{"method":"org.varlink.service.GetInterfaceDescription","parameters":{"interface":"io.vusidecar"}}' \
+                '{"method":"io.vusidecar.Ping"}' \
+                '{"method":"io.vusidecar.GetStatus"}' \
+                '{"method":"io.vusidecar.GetStats"}' \
+                '{"method":"io.vusidecar.GetQueues"}' \
+                '{"method":"io.vusidecar.GetLog"}' \
+                '{"method":"io.vusidecar.SetLogLevel","parameters":{"level":"debug"}}' \
+                '{"method":"io.vusidecar.SetLimits","parameters":{"iops":0}}' \
+                '{"method":"io.vusidecar.SetReadOnly","parameters":{"read_only":false}}' \
+                '{"method":"io.vusidecar.Resize","parameters":{"size":67108864}}' \
+                '{"method":"io.vusidecar.ResetStats"}' \
+                '{"method":"io.vusidecar.Monitor","more":true}' \
+                '{"method":"io.vusidecar.GetStatus","parameters":{"device":"nope"}}' \
+                '{"method":"io.vusidecar.DumpQueue","parameters":{"queue":5}}' \
+                '{"method":"io.vusidecar.DumpQueue","parameters":{"queue":0}}' \
+                '{"method":"io.vusidecar.SetLink","parameters":{"up":true}}' \
+                '{"method":"io.vusidecar.Ping","parameters":{"colour":"blue"}}' \
+                '{"method":"io.vusidecar.Resize","parameters":{"size":512}}' \
+                '{"method":"io.vusidecar.Monitor"}' \
+                '{"method":"io.vusidecar.Frobnicate"}' \
+                '{"method":"com.example.Thing"}' \
+                '{"method":"org.varlink.service.GetInterfaceDescription"}' \
+                '{"method":"org.varlink.service.GetInterfaceDescription","parameters":{"interface":"x.y"}}' \
+                'not json'
+        echo "$output"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"ok io.vusidecar.GetStatus -> io.vusidecar.NoSuchDevice"* ]]
+        [[ "$output" == *"ok io.vusidecar.Ping -> io.vusidecar.InvalidParameter"* ]]
+        [[ "$output" == *"ok org.varlink.service.GetInterfaceDescription -> org.varlink.service.InvalidParameter"* ]]
+        [ "$(grep -c '^ok' <<<"$output")" -eq 25 ]
+}
+
+@test "with several devices, DeviceRequired and NoSuchDevice match the description too" {
+        stop_sidecar
+        SECOND_DEVICE=data start_sidecar
+        run python3 "$BATS_TEST_DIRNAME/varlink-conformance.py" "$VUCTL_SOCKET" \
+                '{"method":"io.vusidecar.GetQueues"}' \
+                '{"method":"io.vusidecar.GetLog","parameters":{"device":"nope"}}' \
+                '{"method":"io.vusidecar.GetStats"}'
+        echo "$output"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"ok io.vusidecar.GetQueues -> io.vusidecar.DeviceRequired"* ]]
+}
+
 @test "invalid UTF-8 and non-call shapes are refused, naming the field" {
         run vl_call $'{"method":"io.vusidecar.Ping","x":"\xff\xfe"}'
         [ "$(json_field 'j["error"]')" = io.vusidecar.InvalidMessage ]
@@ -122,10 +169,11 @@ teardown() {
         sidecar_alive
 }
 
-@test "wrong parameter types and unknown parameters are InvalidParameter naming the parameter" {
+@test "wrong parameter types and unknown parameters are InvalidParameter naming the parameter and why" {
         run vl_call '{"method":"io.vusidecar.GetStatus","parameters":{"device":5}}'
-        [ "$(json_field 'j["error"]')" = org.varlink.service.InvalidParameter ]
+        [ "$(json_field 'j["error"]')" = io.vusidecar.InvalidParameter ]
         [ "$(json_field 'j["parameters"]["parameter"]')" = device ]
+        [[ "$(json_field 'j["parameters"]["reason"]')" == *string* ]]
         run vl_call '{"method":"io.vusidecar.DumpQueue","parameters":{"queue":"zero"}}'
         [ "$(json_field 'j["parameters"]["parameter"]')" = queue ]
         run vl_call '{"method":"io.vusidecar.DumpQueue","parameters":{"queue":99999}}'
