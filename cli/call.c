@@ -103,7 +103,8 @@ void vuctl_print_error(const char *method, const char *error, json_object *p) {
                         json_get_str(p, "method", json_get_str(p, "interface", method ?: "this call")));
         else if (strcmp(error, VL_ERROR_TOO_MANY_CLIENTS) == 0)
                 fprintf(stderr,
-                        "vuctl: the sidecar has too many control connections (%" PRIi64 "); try again\n",
+                        "vuctl: the sidecar has too many control connections (%" PRIi64
+                        " for this user); try again, or look for clients that do not hang up\n",
                         json_get_int(p, VL_PARAM_MAX, 0));
         else if (strcmp(error, VL_ERROR_INVALID_MESSAGE) == 0)
                 fprintf(stderr, "vuctl: the sidecar could not read our call to %s: %s\n", short_name(method),

@@ -55,6 +55,15 @@ struct ControlClient {
         void (*stream_destroy)(void *data);
 };
 
+/* A connection refused for lack of slots: answered, shut down for writing, drained, then closed. */
+typedef struct ControlRefusal {
+        ControlServer *server;
+        struct ControlRefusal *next;
+        int fd;
+        sd_event_source *io;
+        sd_event_source *timer;
+} ControlRefusal;
+
 struct ControlServer {
         sd_event *event;
         const ControlInterface *iface;
@@ -70,6 +79,8 @@ struct ControlServer {
 
         ControlClient *clients;
         unsigned n_clients; /* live (not dropped) clients */
+        ControlRefusal *refusals;
+        unsigned n_refusals;
         unsigned next_id;
         sd_event_source *reaper;
 };
@@ -671,17 +682,89 @@ static void client_fetch_groups(ControlClient *c) {
         c->n_groups = 0;
 }
 
-static void refuse_client(int fd) {
+static ControlRefusal *refusal_free(ControlRefusal *f) {
+        if (!f)
+                return NULL;
+        sd_event_source_disable_unref(f->io);
+        sd_event_source_disable_unref(f->timer);
+        safe_close(f->fd);
+        free(f);
+        return NULL;
+}
+
+static void refusal_done(ControlRefusal *f) {
+        ControlServer *s = f->server;
+
+        for (ControlRefusal **p = &s->refusals; *p; p = &(*p)->next)
+                if (*p == f) {
+                        *p = f->next;
+                        s->n_refusals--;
+                        break;
+                }
+        refusal_free(f);
+}
+
+/* Read and discard what the refused peer sends (its call) until it hangs up. */
+static int refusal_io_handler(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        ControlRefusal *f = userdata;
+        char buf[4096];
+        ssize_t n;
+
+        n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+                return 0;
+        refusal_done(f);
+        return 0;
+}
+
+static int refusal_timer_handler(sd_event_source *source, uint64_t usec, void *userdata) {
+        refusal_done(userdata);
+        return 0;
+}
+
+/*
+ * Answer @fd with TooManyClients (@max: the limit that applied to this caller) and close it without
+ * losing the answer: a peer that sends its call after we closed gets EPIPE and never reads the
+ * error; one whose call was unread when we closed may see a reset. So shut down our sending side
+ * only, read and drop what the peer sends until it hangs up or CONTROL_REFUSAL_LINGER_USEC pass,
+ * then close. Takes @fd.
+ */
+static void refuse_client(ControlServer *s, int fd, unsigned max) {
         json_object *p = json_object_new_object(), *msg;
         _cleanup_free_ char *text = NULL;
+        ControlRefusal *f = NULL;
         size_t len;
+        int r;
 
         if (p)
-                json_object_object_add(p, VL_PARAM_MAX, json_object_new_int(CONTROL_CLIENTS_MAX));
+                json_object_object_add(p, VL_PARAM_MAX, json_object_new_int(max));
         msg = varlink_error_build(VL_ERROR_TOO_MANY_CLIENTS, p);
         if (msg && varlink_message_serialize(msg, &text, &len) == 0)
                 (void) !send(fd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL);
         json_object_put(msg);
+        (void) shutdown(fd, SHUT_WR);
+
+        if (s->n_refusals >= CONTROL_REFUSALS_MAX)
+                goto close; /* a flood: do not let refusals pile up either */
+        f = calloc(1, sizeof(*f));
+        if (!f)
+                goto close;
+        f->server = s;
+        f->fd = fd;
+        r = sd_event_add_io(s->event, &f->io, fd, EPOLLIN, refusal_io_handler, f);
+        if (r >= 0)
+                r = sd_event_add_time_relative(s->event, &f->timer, CLOCK_MONOTONIC,
+                                               CONTROL_REFUSAL_LINGER_USEC, 0, refusal_timer_handler, f);
+        if (r < 0) {
+                f->fd = -EBADF;
+                refusal_free(f);
+                goto close;
+        }
+        f->next = s->refusals;
+        s->refusals = f;
+        s->n_refusals++;
+        return;
+close:
         safe_close(fd);
 }
 
@@ -697,6 +780,7 @@ static int listen_handler(sd_event_source *source, int fd, uint32_t revents, voi
         _cleanup_close_ int cfd = -EBADF;
         socklen_t len = sizeof(struct ucred);
         ControlClient *c;
+        unsigned limit;
         int r;
 
         cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -714,19 +798,12 @@ static int listen_handler(sd_event_source *source, int fd, uint32_t revents, voi
                 return 0;
         }
 
-        if (s->n_clients >= CONTROL_CLIENTS_MAX) {
-                log_warning("control: %u clients connected already, refusing another", s->n_clients);
-                refuse_client(TAKE_FD(cfd));
-                return 0;
-        }
-
         c = calloc(1, sizeof(*c));
         if (!c) {
                 log_oom();
                 return 0;
         }
         c->server = s;
-        c->id = ++s->next_id;
         c->fd = TAKE_FD(cfd);
         varlink_framer_init(&c->framer, VARLINK_MESSAGE_MAX);
         if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &c->ucred, &len) < 0) {
@@ -737,6 +814,20 @@ static int listen_handler(sd_event_source *source, int fd, uint32_t revents, voi
         }
         if (s->have_group)
                 client_fetch_groups(c);
+
+        /* The last CONTROL_CLIENTS_RESERVED slots are for privileged callers only. */
+        limit = control_client_is_privileged(c) ? CONTROL_CLIENTS_MAX
+                                                : CONTROL_CLIENTS_MAX - CONTROL_CLIENTS_RESERVED;
+        if (s->n_clients >= limit) {
+                log_warning("control: %u clients connected already, refusing another (pid %d, uid %u%s)",
+                            s->n_clients, (int) c->ucred.pid, (unsigned) c->ucred.uid,
+                            limit < CONTROL_CLIENTS_MAX ? ", unprivileged: the last slots are reserved"
+                                                        : "");
+                refuse_client(s, TAKE_FD(c->fd), limit);
+                client_free(c);
+                return 0;
+        }
+        c->id = ++s->next_id;
 
         r = sd_event_add_io(s->event, &c->io, c->fd, EPOLLIN, client_io_handler, c);
         if (r >= 0)
@@ -787,6 +878,12 @@ ControlServer *control_server_free(ControlServer *s) {
 
                 s->clients = c->next;
                 client_free(c);
+        }
+        while (s->refusals) {
+                ControlRefusal *f = s->refusals;
+
+                s->refusals = f->next;
+                refusal_free(f);
         }
         sd_event_source_disable_unref(s->reaper);
         sd_event_source_disable_unref(s->accept_retry);

@@ -20,7 +20,14 @@
 #include "macro.h"
 #include "varlink.h"
 
-#define CONTROL_CLIENTS_MAX 32                  /* connections at once */
+#define CONTROL_CLIENTS_MAX 32 /* connections at once */
+/* Of those, kept for privileged callers (our uid, root, the control group), so that however many
+ * connections an unprivileged user holds, the operator's probe still gets in. */
+#define CONTROL_CLIENTS_RESERVED 4
+/* A refused connection is answered, shut down for writing, and closed once the peer has hung up or
+ * after this long, so the peer reads the refusal instead of a reset or a broken pipe. */
+#define CONTROL_REFUSAL_LINGER_USEC (1000ULL * 1000ULL)
+#define CONTROL_REFUSALS_MAX 64 /* refusals lingering at once; beyond that they are closed at once */
 #define CONTROL_OUTPUT_MAX (8U * 1024U * 1024U) /* unsent bytes before a client is dropped */
 #define CONTROL_READ_CHUNK (64U * 1024U)        /* bytes read per wake-up, for fairness */
 #ifndef CONTROL_IDLE_TIMEOUT_USEC

@@ -153,6 +153,13 @@ int varlink_client_call(VarlinkClient *c, const char *method, json_object *param
         int r;
 
         r = varlink_client_send(c, method, parameters, 0);
+        if (r == -EPIPE || r == -ECONNRESET) {
+                /* A server that refuses us (too many clients) may answer and close before our call
+                 * even arrives: its answer is then waiting to be read, and says more than EPIPE. */
+                if (varlink_client_receive(c, 100, ret) == 0)
+                        return 0;
+                return r;
+        }
         if (r < 0)
                 return r;
         return varlink_client_receive(c, timeout_ms, ret);

@@ -175,6 +175,7 @@ const char vusidecar_interface_description[] =
         "error Failed (message: string, errno: ?int)\n"
         "error InvalidMessage (reason: string, offset: ?int)\n"
         "error MessageTooLarge (max: int)\n"
+        "# max: the limit that applied to the caller (some slots are kept for privileged callers).\n"
         "error TooManyClients (max: int)\n"
         "# A parameter is missing, of the wrong type, out of range or unknown; reason says which.\n"
         "error InvalidParameter (parameter: string, reason: string)\n";

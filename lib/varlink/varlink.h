@@ -207,7 +207,11 @@ int varlink_client_send(VarlinkClient *c, const char *method, json_object *param
  */
 int varlink_client_receive(VarlinkClient *c, int timeout_ms, VarlinkReply *ret);
 
-/* varlink_client_send() then varlink_client_receive(). */
+/*
+ * varlink_client_send() then varlink_client_receive(). When the send fails because the server
+ * already closed (-EPIPE, -ECONNRESET), a reply it sent before closing (TooManyClients) is still
+ * returned.
+ */
 int varlink_client_call(VarlinkClient *c, const char *method, json_object *parameters, int timeout_ms,
                         VarlinkReply *ret);
 

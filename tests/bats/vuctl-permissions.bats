@@ -94,3 +94,46 @@ nobody_python() {
         [ "$status" -eq 1 ]
         [[ "$output" == *"permission denied: Resize changes the sidecar"* ]]
 }
+
+@test "an unprivileged user holding every slot it may have does not lock the operator's probe out" {
+        nobody_python
+        start_sidecar --socket-mode 0666
+        mkdir -m 0777 "$TEST_DIR/nobody"
+        # setpriv itself, not the as_nobody function: $! must be the holder, to kill it.
+        setpriv --reuid=65534 --regid=65534 --clear-groups "$NOBODY_PYTHON" - "$VUCTL_SOCKET" \
+                "$TEST_DIR/nobody/held" >"$TEST_DIR/holder.out" 2>&1 <<'PY' &
+import socket, sys, time
+held = []
+for i in range(40):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    s.sendall(b'{"method":"io.vusidecar.Ping"}\0')
+    s.settimeout(5)
+    reply = s.recv(4096).split(b"\0")[0].decode()
+    if "version" not in reply:
+        print("refused after", len(held), reply, flush=True)
+        break
+    held.append(s)
+open(sys.argv[2], "w").close()
+time.sleep(60)
+PY
+        local holder=$!
+        for _ in $(seq 100); do
+                [[ -e "$TEST_DIR/nobody/held" ]] && break
+                sleep 0.1
+        done
+        cat "$TEST_DIR/holder.out"
+        # 32 slots, the last 4 kept for our uid, root and the control group.
+        grep 'refused after 28 ' "$TEST_DIR/holder.out" | grep TooManyClients | grep -q '"max":28'
+        [[ -e "$TEST_DIR/nobody/held" ]]
+        run as_nobody "$VUCTL" ping
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"too many control connections (28"* ]]
+        # The operator (root) still gets in, four times over.
+        for _ in 1 2 3 4; do
+                run "$VUCTL" ping
+                [ "$status" -eq 0 ]
+        done
+        kill "$holder"
+        wait "$holder" || true
+}

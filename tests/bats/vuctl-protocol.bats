@@ -321,3 +321,40 @@ EOF
         run "$VUCTL" ping
         [ "$status" -eq 0 ]
 }
+
+@test "a client refused for lack of slots always reads TooManyClients, never a closed connection" {
+        python3 - "$VUCTL_SOCKET" "$TEST_DIR/held" <<'PY' &
+import socket, sys, time
+held = []
+for i in range(32):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    s.sendall(b'{"method":"io.vusidecar.Ping"}\0')
+    s.settimeout(5)
+    assert b"version" in s.recv(4096)
+    held.append(s)
+open(sys.argv[2], "w").close()
+time.sleep(60)
+PY
+        local holder=$!
+        for _ in $(seq 100); do
+                [[ -e "$TEST_DIR/held" ]] && break
+                sleep 0.1
+        done
+        # vuctl sends its call at once; a refusal closed before the call arrived was a broken pipe.
+        local refused=0 closed=0
+        for _ in $(seq 40); do
+                run "$VUCTL" ping
+                [ "$status" -eq 1 ]
+                [[ "$output" == *"too many control connections"* ]] && refused=$((refused + 1))
+                [[ "$output" == *"closed the connection"* ]] && closed=$((closed + 1))
+        done
+        kill "$holder"
+        wait "$holder" || true
+        echo "refused $refused, closed $closed"
+        [ "$refused" -eq 40 ]
+        [ "$closed" -eq 0 ]
+        sidecar_alive
+        run "$VUCTL" ping
+        [ "$status" -eq 0 ]
+}
