@@ -60,6 +60,8 @@ static const char *short_name(const char *name) {
 }
 
 void vuctl_print_error(const char *method, const char *error, json_object *p) {
+        char b1[32], b2[32];
+
         if (strcmp(error, VL_ERROR_NO_SUCH_DEVICE) == 0) {
                 _cleanup_free_ char *list = join_array(json_get(p, VL_PARAM_DEVICES));
 
@@ -87,6 +89,24 @@ void vuctl_print_error(const char *method, const char *error, json_object *p) {
                         json_get_str(p, VL_PARAM_WHAT, "not supported"));
         else if (strcmp(error, VL_ERROR_FAILED) == 0)
                 fprintf(stderr, "vuctl: the sidecar failed: %s\n", json_get_str(p, VL_PARAM_MESSAGE, "?"));
+        else if (strcmp(error, VL_ERROR_SHRINK_REFUSED) == 0) {
+                uint64_t size = json_get_uint(p, VL_PARAM_SIZE, 0),
+                         cur = json_get_uint(p, VL_PARAM_CURRENT_SIZE, 0);
+
+                char exact[32];
+
+                fprintf(stderr,
+                        "vuctl: %s is %s (%" PRIu64 " bytes); resizing it to %s (%" PRIu64
+                        " bytes) would shrink it and destroy the data past the new end. If that is "
+                        "what you want: vuctl resize --shrink %s\n",
+                        json_get_str(p, VL_PARAM_DEVICE, "?"), format_bytes(b1, sizeof(b1), cur), cur,
+                        format_bytes(b2, sizeof(b2), size), size,
+                        format_size_exact(exact, sizeof(exact), size));
+        } else if (strcmp(error, VL_ERROR_DEVICE_READ_ONLY) == 0)
+                fprintf(stderr,
+                        "vuctl: %s is read-only, and a read-only device keeps its size too: 'vuctl set "
+                        "read-only off' first (a device started with read-only=on stays read-only)\n",
+                        json_get_str(p, VL_PARAM_DEVICE, "?"));
         else if (strcmp(error, VARLINK_ERROR_PERMISSION_DENIED) == 0)
                 fprintf(stderr,
                         "vuctl: permission denied: %s changes the sidecar and needs its uid, root or its "

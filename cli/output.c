@@ -65,6 +65,21 @@ char *format_bytes(char *buf, size_t size, uint64_t bytes) {
         return buf;
 }
 
+char *format_size_exact(char *buf, size_t size, uint64_t bytes) {
+        static const char units[] = "KMGT";
+        int u = -1;
+
+        while (u + 1 < 4 && bytes != 0 && bytes % 1024 == 0) {
+                bytes /= 1024;
+                u++;
+        }
+        if (u < 0)
+                snprintf(buf, size, "%" PRIu64, bytes);
+        else
+                snprintf(buf, size, "%" PRIu64 "%c", bytes, units[u]);
+        return buf;
+}
+
 char *format_duration(char *buf, size_t size, uint64_t usec) {
         uint64_t s = usec / 1000000;
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * vuctl resize SIZE: change a block device's capacity while it runs; the
- * sidecar grows or shrinks the image and tells the guest when the frontend
- * negotiated a way to be told.
+ * vuctl resize [--shrink] SIZE: change a block device's capacity while it
+ * runs, and say whether the guest was told. Growing is safe; shrinking
+ * destroys the data past the new end, so like qemu-img resize it takes
+ * --shrink, and the sidecar refuses it otherwise.
  */
 #include <errno.h>
 
@@ -11,8 +12,8 @@
 int verb_resize(Vuctl *ctx, int argc, char *argv[]) {
         _cleanup_(json_object_putp) json_object *reply = NULL;
         json_object *params;
-        uint64_t size;
-        char b[32];
+        uint64_t size, previous;
+        char b[32], b2[32];
         int r;
 
         if (argc != 2)
@@ -32,6 +33,8 @@ int verb_resize(Vuctl *ctx, int argc, char *argv[]) {
         if (!params)
                 return VUCTL_EXIT_DAEMON;
         json_object_object_add(params, VL_PARAM_SIZE, json_object_new_int64((int64_t) size));
+        if (ctx->shrink)
+                json_object_object_add(params, VL_PARAM_SHRINK, json_object_new_boolean(true));
         r = vuctl_call(ctx, VL_METHOD_RESIZE, params, &reply);
         if (r != VUCTL_EXIT_OK)
                 return r;
@@ -39,13 +42,18 @@ int verb_resize(Vuctl *ctx, int argc, char *argv[]) {
                 vuctl_print_json(reply, false);
                 return VUCTL_EXIT_OK;
         }
-        printf("%s resized to %s (%" PRIu64 " bytes); %s\n",
-               json_get_str(reply, VL_FIELD_DEVICE, "the device"),
-               format_bytes(b, sizeof(b), json_get_uint(reply, VL_FIELD_SIZE, size)),
-               json_get_uint(reply, VL_FIELD_SIZE, size),
-               json_get_bool(reply, VL_FIELD_ANNOUNCED, false)
-                       ? "the guest was told"
-                       : "no frontend could be told now (it sees the new size when it reads the config "
-                         "again)");
+        size = json_get_uint(reply, VL_FIELD_SIZE, size);
+        previous = json_get_uint(reply, VL_FIELD_PREVIOUS_SIZE, size);
+        printf("%s resized from %s to %s (%" PRIu64 " bytes); ",
+               json_get_str(reply, VL_FIELD_DEVICE, "the device"), format_bytes(b2, sizeof(b2), previous),
+               format_bytes(b, sizeof(b), size), size);
+        if (json_get_bool(reply, VL_FIELD_ANNOUNCED, false))
+                printf("the guest was told\n");
+        else if (json_get_bool(reply, VL_FIELD_CONNECTED, false))
+                printf("the guest was not told: its frontend did not negotiate the backend channel and "
+                       "config changes (protocol features BACKEND_REQ, a.k.a. SLAVE_REQ, and CONFIG), so "
+                       "the guest sees the new size when it next reads the config (a rescan or a reboot)\n");
+        else
+                printf("no frontend is connected: the next one sees the new size when it connects\n");
         return VUCTL_EXIT_OK;
 }

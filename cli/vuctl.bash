@@ -15,7 +15,7 @@ _vuctl() {
         _init_completion || return
 
         local verbs="status stats queues dump log set resize reset-stats monitor ping help"
-        local opts="--socket --device --output --json --watch --from --count --timeout --help --version"
+        local opts="--socket --device --output --json --watch --from --count --shrink --timeout --help --version"
         local socket="" verb="" i
 
         for ((i = 1; i < cword; i++)); do

@@ -23,6 +23,8 @@ static const Verb verbs[] = {
         {"log", "", "migration dirty-log state", verb_log, false},
         {"set", "KEY VALUE...", "change log-level, read-only, iops, bps, poll (µs, or off)", verb_set,
          false},
+        {"resize", "[--shrink] SIZE", "change a block device's capacity (K/M/G/T suffixes)", verb_resize,
+         false},
         {"resize", "SIZE", "change a block device's capacity (K/M/G/T suffixes)", verb_resize, false},
         {"reset-stats", "", "zero the counters", verb_reset_stats, false},
         {"monitor", "", "print events as they happen, until ^C", verb_monitor, false},
@@ -52,6 +54,8 @@ static void help(FILE *f) {
                    "  -w, --watch N         stats: refresh every N seconds, showing rates\n"
                    "      --from N          dump: first descriptor (default 0)\n"
                    "      --count M         dump: descriptors to show (default 16)\n"
+                   "      --shrink          resize: allow a size below the current one (destroys the\n"
+                   "                        data past the new end)\n"
                    "  -t, --timeout SEC     how long to wait for an answer (default 10)\n"
                    "  -h, --help            this text\n"
                    "      --version         vuctl's version\n"
@@ -78,18 +82,14 @@ static int parse_number_option(const char *opt, const char *arg, int64_t max, in
 }
 
 int main(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_FROM, ARG_COUNT };
-        static const struct option options[] = {{"socket", required_argument, NULL, 's'},
-                                                {"device", required_argument, NULL, 'd'},
-                                                {"output", required_argument, NULL, 'o'},
-                                                {"json", no_argument, NULL, 'j'},
-                                                {"watch", required_argument, NULL, 'w'},
-                                                {"from", required_argument, NULL, ARG_FROM},
-                                                {"count", required_argument, NULL, ARG_COUNT},
-                                                {"timeout", required_argument, NULL, 't'},
-                                                {"help", no_argument, NULL, 'h'},
-                                                {"version", no_argument, NULL, ARG_VERSION},
-                                                {}};
+        enum { ARG_VERSION = 0x100, ARG_FROM, ARG_COUNT, ARG_SHRINK };
+        static const struct option options[] = {
+                {"socket", required_argument, NULL, 's'},      {"device", required_argument, NULL, 'd'},
+                {"output", required_argument, NULL, 'o'},      {"json", no_argument, NULL, 'j'},
+                {"watch", required_argument, NULL, 'w'},       {"from", required_argument, NULL, ARG_FROM},
+                {"count", required_argument, NULL, ARG_COUNT}, {"shrink", no_argument, NULL, ARG_SHRINK},
+                {"timeout", required_argument, NULL, 't'},     {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION},   {}};
         Vuctl ctx = {
                 .output = OUTPUT_TABLE,
                 .timeout_ms = 10000,
@@ -154,6 +154,9 @@ int main(int argc, char *argv[]) {
                         ctx.timeout_ms = t == 0 ? -1 : (int) t * 1000;
                         break;
                 }
+                case ARG_SHRINK:
+                        ctx.shrink = true;
+                        break;
                 case 'h':
                         help(stdout);
                         return VUCTL_EXIT_OK;
@@ -186,6 +189,8 @@ int main(int argc, char *argv[]) {
                 return vuctl_usage_error("--watch only applies to 'stats'");
         if ((ctx.from >= 0 || ctx.count >= 0) && verb->run != verb_dump)
                 return vuctl_usage_error("--from and --count only apply to 'dump'");
+        if (ctx.shrink && verb->run != verb_resize)
+                return vuctl_usage_error("--shrink only applies to 'resize'");
 
         if (socket_arg)
                 ctx.socket_path = strdup(socket_arg);

@@ -41,6 +41,7 @@ typedef struct Vuctl {
         double watch_sec; /* stats --watch N; 0 = once */
         int64_t from;     /* dump --from; -1 = default */
         int64_t count;    /* dump --count; -1 = default */
+        bool shrink;      /* resize --shrink */
 
         VarlinkClient *client;
 } Vuctl;
@@ -104,6 +105,8 @@ json_object *json_get(json_object *o, const char *key); /* NULL if missing or nu
 
 /* "1.5 GiB", "512 B" into @buf; returns @buf. */
 char *format_bytes(char *buf, size_t size, uint64_t bytes);
+/* @bytes as parse_size() reads it back, with the largest exact suffix: "32M", "1536K", "1000". */
+char *format_size_exact(char *buf, size_t size, uint64_t bytes);
 /* "3d 4h 5m 6s" / "1.25s"; returns @buf. */
 char *format_duration(char *buf, size_t size, uint64_t usec);
 /* "2024-05-01 12:34:56" local time, "-" for 0; returns @buf. */

@@ -864,14 +864,14 @@ static int method_set_link(ControlClient *c, json_object *params, unsigned flags
 }
 
 static int method_resize(ControlClient *c, json_object *params, unsigned flags, void *userdata) {
-        static const char *const known[] = {VL_PARAM_DEVICE, VL_PARAM_SIZE, NULL};
+        static const char *const known[] = {VL_PARAM_DEVICE, VL_PARAM_SIZE, VL_PARAM_SHRINK, NULL};
         Sidecar *s = userdata;
-        uint64_t size = 0;
-        bool announced = false;
+        uint64_t size = 0, previous;
+        bool announced = false, shrink = false;
         json_object *p;
         BlkInfo info;
         Device *d;
-        char what[96];
+        char what[128];
         int r;
 
         if (!control_check_params(c, params, known))
@@ -883,8 +883,37 @@ static int method_resize(ControlClient *c, json_object *params, unsigned flags, 
         if (size == 0 || size % 512 != 0 || size > INT64_MAX)
                 return control_client_error_invalid_parameter(
                         c, VL_PARAM_SIZE, "%" PRIu64 " is not a non-zero multiple of 512 bytes", size);
+        if (varlink_param_bool(params, VL_PARAM_SHRINK, false, &shrink) < 0)
+                return control_client_error_invalid_parameter(c, VL_PARAM_SHRINK, "must be true or false");
         if (!resolve_blk(c, s, params, "resize applies to block devices only", &d))
                 return 0;
+        r = blk_get_info(d, &info);
+        if (r < 0)
+                return r;
+        previous = info.size_bytes;
+
+        /*
+         * Read-only means the guest's data does not change, its size included: a resize would
+         * truncate or extend the image under a device that promised otherwise. This holds for
+         * read-only=on at start and for SetReadOnly at run time alike.
+         */
+        if (info.read_only) {
+                p = json_object_new_object();
+                if (p)
+                        json_add_str(p, VL_FIELD_DEVICE, d->id);
+                return control_client_error(c, VL_ERROR_DEVICE_READ_ONLY, p);
+        }
+        /* Like qemu-img resize: making an image smaller destroys what lies past the new end, so it
+         * takes an explicit shrink. */
+        if (size < previous && !shrink) {
+                p = json_object_new_object();
+                if (p) {
+                        json_add_str(p, VL_FIELD_DEVICE, d->id);
+                        json_add_u64(p, VL_FIELD_SIZE, size);
+                        json_add_u64(p, VL_PARAM_CURRENT_SIZE, previous);
+                }
+                return control_client_error(c, VL_ERROR_SHRINK_REFUSED, p);
+        }
 
         r = blk_resize(d, size);
         if (r == -ENOTTY)
@@ -892,28 +921,29 @@ static int method_resize(ControlClient *c, json_object *params, unsigned flags, 
                         c, d,
                         "the image is a block device: resize it underneath, then send SIGHUP to "
                         "vu-sidecar");
-        if (r == -EROFS)
-                return control_client_error_errno(c, r, "%s: the image was opened read-only", d->id);
         if (r < 0)
                 return control_client_error_errno(c, r, "%s: cannot resize to %" PRIu64 " bytes", d->id,
                                                   size);
 
         /* The guest hears of it only over the backend channel with CONFIG negotiated. */
-        if (d->vu_ready) {
+        if (device_is_connected(d)) {
                 VuDevInfo info_dev;
 
                 vu_get_info(&d->vu, &info_dev);
                 announced = info_dev.backend_channel &&
                             (info_dev.protocol_features & (UINT64_C(1) << PROTOCOL_F_CONFIG));
         }
-        snprintf(what, sizeof(what), "%s: resized to %" PRIu64 " bytes", d->id, size);
+        snprintf(what, sizeof(what), "%s: resized from %" PRIu64 " to %" PRIu64 " bytes%s", d->id, previous,
+                 size, size < previous ? " (shrunk)" : "");
         log_mutation(c, what);
         p = json_object_new_object();
         if (!p)
                 return -ENOMEM;
         json_add_str(p, VL_FIELD_DEVICE, d->id);
         json_add_u64(p, VL_FIELD_SIZE, blk_get_info(d, &info) == 0 ? info.size_bytes : size);
+        json_add_u64(p, VL_FIELD_PREVIOUS_SIZE, previous);
         json_add_bool(p, VL_FIELD_ANNOUNCED, announced);
+        json_add_bool(p, VL_FIELD_CONNECTED, device_is_connected(d));
         return control_client_reply(c, p);
 }
 

@@ -45,6 +45,8 @@
 #define VL_ERROR_TOO_MANY_CLIENTS VL_INTERFACE ".TooManyClients"   /* (max) */
 /* (parameter, reason): ours, so the reply may say why; org.varlink.service's has "parameter" only. */
 #define VL_ERROR_INVALID_PARAMETER VL_INTERFACE ".InvalidParameter"
+#define VL_ERROR_SHRINK_REFUSED VL_INTERFACE ".ShrinkRefused"    /* (device, size, current_size) */
+#define VL_ERROR_DEVICE_READ_ONLY VL_INTERFACE ".DeviceReadOnly" /* (device) */
 
 /* ---- parameters -------------------------------------------------------- */
 #define VL_PARAM_DEVICE "device"       /* string: device id; optional with one device */
@@ -58,6 +60,7 @@
 #define VL_PARAM_POLL_USEC "poll_usec" /* SetPolling: 0 = off */
 #define VL_PARAM_UP "up"                 /* SetLink: the net link state */
 #define VL_PARAM_SIZE "size"           /* Resize: bytes */
+#define VL_PARAM_SHRINK "shrink"       /* Resize: allow a size below the current one */
 
 /* Error parameters */
 #define VL_PARAM_PARAMETER "parameter" /* InvalidParameter: which one */
@@ -71,6 +74,7 @@
 #define VL_PARAM_OFFSET "offset"
 #define VL_PARAM_METHOD "method"
 #define VL_PARAM_UID "uid"
+#define VL_PARAM_CURRENT_SIZE "current_size" /* ShrinkRefused */
 
 /* ---- reply fields ------------------------------------------------------ */
 /* GetStatus / Ping */
@@ -208,6 +212,7 @@
 #define VL_FIELD_IOPS "iops"
 #define VL_FIELD_BPS "bps"
 #define VL_FIELD_ANNOUNCED "announced" /* Resize: the frontend was told (CONFIG_CHANGE_MSG) */
+#define VL_FIELD_PREVIOUS_SIZE "previous_size" /* Resize */
 
 /* Monitor */
 #define VL_FIELD_EVENT "event" /* "subscribed" first, then the daemon's event names */

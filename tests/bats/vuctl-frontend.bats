@@ -170,3 +170,15 @@ teardown() {
         [ "$(json_field 'j["devices"][0]["totals"]["guest_to_backend_chains"]')" = 0 ]
         [ "$(json_field 'j["devices"][0]["device_counters"]["requests_get_id"]')" = 0 ]
 }
+
+@test "resize with a frontend that did not negotiate the backend channel says so, not that none is connected" {
+        run "$VUCTL" resize 128M
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"the guest was not told: its frontend did not negotiate the backend channel"* ]]
+        [[ "$output" == *"SLAVE_REQ"*"CONFIG"* ]]
+        [[ "$output" != *"no frontend"* ]]
+        run "$VUCTL" -j resize 192M
+        [ "$(json_field 'j["connected"]')" = True ]
+        [ "$(json_field 'j["announced"]')" = False ]
+        [ "$(json_field 'j["previous_size"]')" = 134217728 ]
+}

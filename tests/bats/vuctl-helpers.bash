@@ -14,7 +14,8 @@ vuctl_require() {
 }
 
 # start_sidecar [extra vu-sidecar options…]: serve $TEST_DIR/disk.img as blk0
-# (and $TEST_DIR/disk2.img as $SECOND_DEVICE if that is set).
+# (and $TEST_DIR/disk2.img as $SECOND_DEVICE if that is set, and
+# $TEST_DIR/ro.img read-only=on as $READ_ONLY_DEVICE if that is set).
 start_sidecar() {
         TEST_DIR=$(mktemp -d /tmp/vuctl-bats.XXXXXX)
         chmod 0755 "$TEST_DIR"
@@ -24,6 +25,10 @@ start_sidecar() {
         if [[ -n "${SECOND_DEVICE:-}" ]]; then
                 truncate -s 32M "$TEST_DIR/disk2.img"
                 second=(--blk "path=$TEST_DIR/disk2.img,id=$SECOND_DEVICE")
+        fi
+        if [[ -n "${READ_ONLY_DEVICE:-}" ]]; then
+                truncate -s 32M "$TEST_DIR/ro.img"
+                second+=(--blk "path=$TEST_DIR/ro.img,id=$READ_ONLY_DEVICE,read-only=on")
         fi
         "$VU_SIDECAR" --blk "path=$TEST_DIR/disk.img" "${second[@]}" --runtime-dir "$TEST_DIR" \
                 --control "$VUCTL_SOCKET" --log-level debug "$@" \

@@ -141,6 +141,7 @@ teardown() {
         [[ "$output" == *"ok io.vusidecar.GetStatus -> io.vusidecar.NoSuchDevice"* ]]
         [[ "$output" == *"ok io.vusidecar.Ping -> io.vusidecar.InvalidParameter"* ]]
         [[ "$output" == *"ok org.varlink.service.GetInterfaceDescription -> org.varlink.service.InvalidParameter"* ]]
+        [[ "$output" == *"ok io.vusidecar.Resize -> io.vusidecar.ShrinkRefused"* ]]
         [ "$(grep -c '^ok' <<<"$output")" -eq 25 ]
 }
 

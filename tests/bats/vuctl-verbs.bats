@@ -245,3 +245,55 @@ teardown() {
         [[ "$output" == *'device="data"'* ]]
         [ "$(grep -c '^# TYPE vusidecar_device_requests_read_total' <<<"$output")" -eq 1 ]
 }
+
+@test "resize refuses to shrink without --shrink, naming both sizes; the data past the new end stays" {
+        printf 'precious' | dd of="$TEST_DIR/disk.img" bs=1M seek=60 conv=notrunc status=none
+        run "$VUCTL" resize 32M
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"blk0 is 64.0 MiB (67108864 bytes)"*"to 32.0 MiB (33554432 bytes)"* ]]
+        [[ "$output" == *"vuctl resize --shrink 32M"* ]]
+        [ "$(stat -c %s "$TEST_DIR/disk.img")" -eq 67108864 ]
+        [ "$(dd if="$TEST_DIR/disk.img" bs=1M skip=60 count=1 status=none | head -c 8)" = precious ]
+        # The same through the protocol: shrink is a parameter, the refusal its own error.
+        run vl_call '{"method":"io.vusidecar.Resize","parameters":{"size":33554432}}'
+        [ "$(json_field 'j["error"]')" = io.vusidecar.ShrinkRefused ]
+        [ "$(json_field 'j["parameters"]["size"]')" = 33554432 ]
+        [ "$(json_field 'j["parameters"]["current_size"]')" = 67108864 ]
+        [ "$(stat -c %s "$TEST_DIR/disk.img")" -eq 67108864 ]
+
+        # Asked for explicitly, it shrinks.
+        run "$VUCTL" resize --shrink 32M
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"from 64.0 MiB to 32.0 MiB"* ]]
+        [ "$(stat -c %s "$TEST_DIR/disk.img")" -eq 33554432 ]
+        run vl_call '{"method":"io.vusidecar.Resize","parameters":{"size":16777216,"shrink":true}}'
+        [ "$(json_field 'j["parameters"]["previous_size"]')" = 33554432 ]
+        [ "$(json_field 'j["parameters"]["size"]')" = 16777216 ]
+        # Growing needs nothing; --shrink is only for resize.
+        run "$VUCTL" resize 64M
+        [ "$status" -eq 0 ]
+        run "$VUCTL" --shrink status
+        [ "$status" -eq 2 ]
+}
+
+@test "resize refuses a read-only device, made so at run time or at start, and says why" {
+        stop_sidecar
+        READ_ONLY_DEVICE=ro start_sidecar
+        run "$VUCTL" -d blk0 set read-only on
+        [ "$status" -eq 0 ]
+        run "$VUCTL" -d blk0 resize 128M
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"blk0 is read-only"*"set read-only off"* ]]
+        [ "$(stat -c %s "$TEST_DIR/disk.img")" -eq 67108864 ]
+        run vl_call '{"method":"io.vusidecar.Resize","parameters":{"device":"blk0","size":134217728}}'
+        [ "$(json_field 'j["error"]')" = io.vusidecar.DeviceReadOnly ]
+        run "$VUCTL" -d blk0 set read-only off
+        run "$VUCTL" -d blk0 resize 128M
+        [ "$status" -eq 0 ]
+        [ "$(stat -c %s "$TEST_DIR/disk.img")" -eq 134217728 ]
+
+        run "$VUCTL" -d ro resize 64M
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"ro is read-only"* ]]
+        [ "$(stat -c %s "$TEST_DIR/ro.img")" -eq 33554432 ]
+}
