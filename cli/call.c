@@ -74,9 +74,13 @@ void vuctl_print_error(const char *method, const char *error, json_object *p) {
                         "vuctl: the sidecar serves several devices (%s): name one with --device ID\n",
                         list ?: "?");
         } else if (strcmp(error, VL_ERROR_NO_SUCH_QUEUE) == 0)
-                fprintf(stderr, "vuctl: device %s has no queue %" PRIi64 " (it has %" PRIi64 ")\n",
+                fprintf(stderr,
+                        "vuctl: device %s has no queue %" PRIi64 " (it has %" PRIi64 " queue%s, 0…%" PRIi64
+                        ")\n",
                         json_get_str(p, VL_PARAM_DEVICE, "?"), json_get_int(p, VL_PARAM_QUEUE, -1),
-                        json_get_int(p, VL_PARAM_QUEUES, 0));
+                        json_get_int(p, VL_PARAM_QUEUES, 0),
+                        json_get_int(p, VL_PARAM_QUEUES, 0) == 1 ? "" : "s",
+                        json_get_int(p, VL_PARAM_QUEUES, 0) - 1);
         else if (strcmp(error, VL_ERROR_QUEUE_NOT_READY) == 0)
                 fprintf(stderr,
                         "vuctl: queue %" PRIi64

@@ -52,8 +52,8 @@ static void help(FILE *f) {
                    "  -o, --output FORMAT   table (default), json, prometheus (stats)\n"
                    "  -j, --json            same as --output json\n"
                    "  -w, --watch N         stats: refresh every N seconds, showing rates\n"
-                   "      --from N          dump: first descriptor (default 0)\n"
-                   "      --count M         dump: descriptors to show (default 16)\n"
+                   "      --from N          dump: first descriptor (default 0; inside the ring)\n"
+                   "      --count M         dump: descriptors to show (1 to 1024, default 16)\n"
                    "      --shrink          resize: allow a size below the current one (destroys the\n"
                    "                        data past the new end)\n"
                    "  -t, --timeout SEC     how long to wait for an answer (default 10)\n"
@@ -72,11 +72,12 @@ int verb_help(Vuctl *ctx, int argc, char *argv[]) {
         return VUCTL_EXIT_OK;
 }
 
-static int parse_number_option(const char *opt, const char *arg, int64_t max, int64_t *ret) {
+static int parse_number_option(const char *opt, const char *arg, int64_t min, int64_t max, int64_t *ret) {
         uint64_t v;
 
-        if (parse_uint(arg, &v) < 0 || v > (uint64_t) max)
-                return vuctl_usage_error("%s takes a number from 0 to %" PRIi64 ", not '%s'", opt, max, arg);
+        if (parse_uint(arg, &v) < 0 || v < (uint64_t) min || v > (uint64_t) max)
+                return vuctl_usage_error("%s takes a number from %" PRIi64 " to %" PRIi64 ", not '%s'", opt,
+                                         min, max, arg);
         *ret = (int64_t) v;
         return 0;
 }
@@ -139,17 +140,17 @@ int main(int argc, char *argv[]) {
                         break;
                 }
                 case ARG_FROM:
-                        if (parse_number_option("--from", optarg, 65535, &ctx.from) != 0)
+                        if (parse_number_option("--from", optarg, 0, 65535, &ctx.from) != 0)
                                 return VUCTL_EXIT_USAGE;
                         break;
                 case ARG_COUNT:
-                        if (parse_number_option("--count", optarg, 1024, &ctx.count) != 0)
+                        if (parse_number_option("--count", optarg, 1, 1024, &ctx.count) != 0)
                                 return VUCTL_EXIT_USAGE;
                         break;
                 case 't': {
                         int64_t t;
 
-                        if (parse_number_option("--timeout", optarg, 3600, &t) != 0)
+                        if (parse_number_option("--timeout", optarg, 0, 3600, &t) != 0)
                                 return VUCTL_EXIT_USAGE;
                         ctx.timeout_ms = t == 0 ? -1 : (int) t * 1000;
                         break;

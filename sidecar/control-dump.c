@@ -283,6 +283,7 @@ int method_dump_queue(ControlClient *c, json_object *params, unsigned flags, voi
         int64_t queue = 0, from = 0, count = DUMP_COUNT_DEFAULT;
         uint64_t desc_gpa, avail_gpa, used_gpa;
         json_object *p, *descs;
+        uint64_t max_queues;
         PackedLap lap;
         VuQueueInfo qi;
         VuDevInfo info;
@@ -297,35 +298,46 @@ int method_dump_queue(ControlClient *c, json_object *params, unsigned flags, voi
                         c, VL_PARAM_QUEUE, "%s", r == -ENOENT ? "missing" : "must be a queue index 0…1023");
         if (varlink_param_int64(params, VL_PARAM_FROM, false, 0, 65535, &from) < 0)
                 return control_client_error_invalid_parameter(c, VL_PARAM_FROM, "must be an index 0…65535");
-        if (varlink_param_int64(params, VL_PARAM_COUNT, false, 0, DUMP_COUNT_MAX, &count) < 0)
-                return control_client_error_invalid_parameter(c, VL_PARAM_COUNT, "must be 0…%d",
-                                                              DUMP_COUNT_MAX);
+        if (varlink_param_int64(params, VL_PARAM_COUNT, false, 1, DUMP_COUNT_MAX, &count) < 0)
+                return control_client_error_invalid_parameter(
+                        c, VL_PARAM_COUNT, "must be a number of descriptors from 1 to %d", DUMP_COUNT_MAX);
         if (!control_resolve_device(c, s, params, false, &d))
                 return 0;
 
-        if (!d->vu_ready)
-                return reply_not_ready(c, d, (unsigned) queue);
-        vu_get_info(&d->vu, &info);
-        if ((uint64_t) queue >= info.max_queues) {
+        /* The device's queue count is known before any frontend comes (it is what vu_init() gets):
+         * a queue it will never have is NoSuchQueue, not "not set up yet". */
+        max_queues = d->queues;
+        if (d->vu_ready) {
+                vu_get_info(&d->vu, &info);
+                max_queues = info.max_queues;
+        }
+        if ((uint64_t) queue >= max_queues) {
                 p = json_object_new_object();
                 if (p) {
                         json_add_str(p, VL_FIELD_DEVICE, d->id);
                         json_add_u64(p, VL_FIELD_QUEUE, (uint64_t) queue);
-                        json_add_u64(p, VL_FIELD_QUEUES, info.max_queues);
+                        json_add_u64(p, VL_FIELD_QUEUES, max_queues);
                 }
                 return control_client_error(c, VL_ERROR_NO_SUCH_QUEUE, p);
         }
+        if (!d->vu_ready)
+                return reply_not_ready(c, d, (unsigned) queue);
         if (vu_queue_get_info(&d->vu, (int) queue, &qi) < 0 || !qi.ready || qi.size == 0 ||
             vu_queue_get_ring_gpas(&d->vu, (int) queue, &desc_gpa, &avail_gpa, &used_gpa) < 0)
                 return reply_not_ready(c, d, (unsigned) queue);
 
-        lap = (PackedLap){.last_avail_idx = qi.last_avail_idx, .avail_wrap_counter = qi.avail_wrap_counter};
-
-        /* Clip the window to the ring. */
+        /* A window that starts past the ring shows nothing: say so rather than print an empty dump.
+         * One that runs past the end is clipped (the default count is wider than small rings). */
         if (from >= qi.size)
-                count = 0;
-        else if (from + count > qi.size)
+                return control_client_error_invalid_parameter(
+                        c, VL_PARAM_FROM,
+                        "%" PRIi64 " is past the end of %s queue %" PRIi64 ": its ring has %u descriptors, "
+                        "so from must be 0…%u",
+                        from, d->id, queue, qi.size, qi.size - 1);
+        if (from + count > qi.size)
                 count = qi.size - from;
+
+        lap = (PackedLap){.last_avail_idx = qi.last_avail_idx, .avail_wrap_counter = qi.avail_wrap_counter};
 
         p = json_object_new_object();
         descs = json_object_new_array();

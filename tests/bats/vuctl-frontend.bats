@@ -171,6 +171,20 @@ teardown() {
         [ "$(json_field 'j["devices"][0]["device_counters"]["requests_get_id"]')" = 0 ]
 }
 
+@test "dump refuses a window that starts past the ring, naming the range; one that runs past it is clipped" {
+        run "$VUCTL" dump 0 --from 2000
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"'from'"*"2000 is past the end of blk0 queue 0: its ring has 8 descriptors, so from must be 0…7"* ]]
+        run "$VUCTL" dump 0 --from 8
+        [ "$status" -eq 1 ]
+        run "$VUCTL" dump 0 --from 6 --count 16
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"descriptors 6…7"* ]]
+        run "$VUCTL" dump 0 --from 7 --count 1
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"descriptors 7…7"* ]]
+}
+
 @test "resize with a frontend that did not negotiate the backend channel says so, not that none is connected" {
         run "$VUCTL" resize 128M
         [ "$status" -eq 0 ]

@@ -297,3 +297,18 @@ teardown() {
         [[ "$output" == *"ro is read-only"* ]]
         [ "$(stat -c %s "$TEST_DIR/ro.img")" -eq 33554432 ]
 }
+
+@test "dump: a queue the device does not have is named as such before any frontend; --count 0 is refused" {
+        run "$VUCTL" dump 5
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"device blk0 has no queue 5 (it has 1 queue"* ]]
+        [[ "$output" != *"not set up"* ]]
+        run vl_call '{"method":"io.vusidecar.DumpQueue","parameters":{"queue":5}}'
+        [ "$(json_field 'j["error"]')" = io.vusidecar.NoSuchQueue ]
+        [ "$(json_field 'j["parameters"]["queues"]')" = 1 ]
+        run "$VUCTL" dump 0 --count 0
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"--count takes a number from 1 to 1024"* ]]
+        run vl_call '{"method":"io.vusidecar.DumpQueue","parameters":{"queue":0,"count":0}}'
+        [ "$(json_field 'j["parameters"]["parameter"]')" = count ]
+}
