@@ -410,6 +410,20 @@ void device_detach(Device *d, const char *reason_in) {
                 VuLogInfo log_info;
 
                 /*
+                 * The frontend is gone, and its started queues with it: say so for each, before the
+                 * disconnect, as a GET_VRING_BASE would have. The device types report a queue's stop
+                 * only when the frontend stops it; their own queue-stop events from the teardown
+                 * below would repeat these, so events.c drops them until the teardown is over.
+                 */
+                for (unsigned int q = 0; q < d->queues; q++) {
+                        VuQueueInfo qi;
+
+                        if (vu_queue_get_info(&d->vu, (int) q, &qi) == 0 && qi.started)
+                                event_emit(s, d, "queue-stop", "queue %u stopped: the frontend is gone", q);
+                }
+                d->queue_stops_reported = true;
+
+                /*
                  * The library forgets the log with the frontend; keep what it was, so that
                  * GetLog can still say after a migration that the source's log ran and ended.
                  */
@@ -439,6 +453,7 @@ void device_detach(Device *d, const char *reason_in) {
                 d->vu_ready = false;
                 if (d->vtable->reset)
                         d->vtable->reset(d);
+                d->queue_stops_reported = false;
         }
         d->conn_fd = safe_close(d->conn_fd);
 

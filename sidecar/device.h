@@ -111,6 +111,7 @@ struct Device {
         bool log_active;        /* dirty log was active after the last message */
         VuLogInfo last_log;     /* the dirty log as the last frontend left it (started_usec 0: none) */
         uint64_t features_seen; /* last negotiated virtio features we announced */
+        bool queue_stops_reported; /* device_detach() emitted queue-stop for every started queue */
 };
 
 /* Device from the VuDev embedded in it. */

@@ -49,6 +49,9 @@ void event_emit(Sidecar *s, Device *d, const char *type, const char *fmt, ...) {
 
         if (!s || !type || !fmt)
                 return;
+        /* device_detach() already reported the stop of every queue the departed frontend had started. */
+        if (d && d->queue_stops_reported && strcmp(type, "queue-stop") == 0)
+                return;
         log = &s->events;
         if (log->next_seq == 0)
                 log->next_seq = 1;

@@ -196,3 +196,34 @@ teardown() {
         [ "$(json_field 'j["announced"]')" = False ]
         [ "$(json_field 'j["previous_size"]')" = 134217728 ]
 }
+
+@test "monitor: when the frontend goes away, each queue it started stops before the disconnect" {
+        "$VUCTL" -j monitor >"$TEST_DIR/monitor.out" 2>&1 &
+        local mon=$!
+        for _ in $(seq 50); do
+                grep -q subscribed "$TEST_DIR/monitor.out" && break
+                sleep 0.1
+        done
+        kill "$FRONTEND_PID"
+        wait "$FRONTEND_PID" || true
+        FRONTEND_PID=
+        for _ in $(seq 50); do
+                grep -q '"event":"disconnect"' "$TEST_DIR/monitor.out" && break
+                sleep 0.1
+        done
+        kill -INT "$mon"
+        wait "$mon" || true
+        cat "$TEST_DIR/monitor.out"
+        run python3 -c '
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+names = [e["event"] for e in events]
+stops = [i for i, e in enumerate(events) if e["event"] == "queue-stop"]
+assert len(stops) == 1, names
+assert "queue 0" in events[stops[0]]["message"], events[stops[0]]
+assert stops[0] < names.index("disconnect"), names
+' "$TEST_DIR/monitor.out"
+        echo "$output"
+        [ "$status" -eq 0 ]
+        grep -q "queue 0 stopped" "$TEST_DIR/sidecar.log"
+}
