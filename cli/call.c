@@ -140,6 +140,36 @@ void vuctl_print_error(const char *method, const char *error, json_object *p) {
         }
 }
 
+int vuctl_check_reply(Vuctl *ctx, const char *method, const VarlinkReply *reply) {
+        _cleanup_free_ char *problem = NULL;
+        int r;
+
+        if (!ctx->idl) {
+                r = varlink_idl_parse(vusidecar_interface_description, &ctx->idl);
+                if (r < 0) {
+                        fprintf(stderr, "vuctl: cannot read the io.vusidecar interface description: %s\n",
+                                strerror(-r));
+                        return VUCTL_EXIT_DAEMON;
+                }
+        }
+        /* Fields a newer sidecar adds are fine; a missing one or a wrong type is not. Errors of other
+         * interfaces (org.varlink.service) and ones this vuctl does not know are shown as they come. */
+        r = varlink_idl_validate(ctx->idl, reply->error ? VARLINK_IDL_ERROR : VARLINK_IDL_METHOD_OUTPUT,
+                                 reply->error ?: method, reply->parameters, VARLINK_IDL_ALLOW_UNKNOWN,
+                                 &problem);
+        if (r == -EBADMSG) {
+                fprintf(stderr, "vuctl: the sidecar sent a malformed reply to %s: %s%s%s\n",
+                        short_name(method), reply->error ? short_name(reply->error) : "",
+                        reply->error ? ": " : "", problem ?: "?");
+                return VUCTL_EXIT_DAEMON;
+        }
+        if (r == -ENOMEM) {
+                fprintf(stderr, "vuctl: out of memory\n");
+                return VUCTL_EXIT_DAEMON;
+        }
+        return VUCTL_EXIT_OK;
+}
+
 int vuctl_call(Vuctl *ctx, const char *method, json_object *parameters, json_object **ret) {
         _cleanup_(json_object_putp) json_object *params = parameters;
         VarlinkReply reply = {};
@@ -159,10 +189,21 @@ int vuctl_call(Vuctl *ctx, const char *method, json_object *parameters, json_obj
                 fprintf(stderr, "vuctl: %s: the sidecar closed the connection — did it stop?\n", method);
                 return VUCTL_EXIT_DAEMON;
         }
-        if (r < 0) {
-                fprintf(stderr, "vuctl: %s: %s\n", method,
-                        r == -EBADMSG ? "the sidecar's reply is not valid varlink" : strerror(-r));
+        if (r == -EBADMSG || r == -E2BIG) {
+                fprintf(stderr, "vuctl: the sidecar sent a malformed reply to %s: %s\n", short_name(method),
+                        r == -E2BIG
+                                ? "longer than the 16 MiB a reply may have"
+                                : "not a varlink reply (one JSON object with \"parameters\" or \"error\")");
                 return VUCTL_EXIT_DAEMON;
+        }
+        if (r < 0) {
+                fprintf(stderr, "vuctl: %s: %s\n", method, strerror(-r));
+                return VUCTL_EXIT_DAEMON;
+        }
+        r = vuctl_check_reply(ctx, method, &reply);
+        if (r != VUCTL_EXIT_OK) {
+                varlink_reply_done(&reply);
+                return r;
         }
         if (reply.error) {
                 vuctl_print_error(method, reply.error, reply.parameters);

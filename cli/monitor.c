@@ -46,13 +46,23 @@ int verb_monitor(Vuctl *ctx, int argc, char *argv[]) {
                 r = varlink_client_receive(ctx->client, -1, &reply);
                 if (r == -EINTR)
                         continue;
-                if (r < 0) {
+                if (r < 0 && r != -EBADMSG && r != -E2BIG) {
                         if (interrupted)
                                 break;
                         fprintf(stderr, "vuctl: monitor: %s\n",
                                 r == -ECONNRESET ? "the sidecar closed the connection — did it stop?"
                                                  : strerror(-r));
                         return VUCTL_EXIT_DAEMON;
+                }
+                if (r == -EBADMSG || r == -E2BIG) {
+                        fprintf(stderr, "vuctl: the sidecar sent a malformed reply to Monitor: not a "
+                                        "varlink reply\n");
+                        return VUCTL_EXIT_DAEMON;
+                }
+                r = vuctl_check_reply(ctx, VL_METHOD_MONITOR, &reply);
+                if (r != VUCTL_EXIT_OK) {
+                        varlink_reply_done(&reply);
+                        return r;
                 }
                 if (reply.error) {
                         vuctl_print_error(VL_METHOD_MONITOR, reply.error, reply.parameters);

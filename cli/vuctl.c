@@ -214,6 +214,7 @@ int main(int argc, char *argv[]) {
         r = verb->run(&ctx, argc - optind, argv + optind);
 
         varlink_client_free(ctx.client);
+        varlink_idl_free(ctx.idl);
         free(ctx.socket_path);
         prom_reset();
         if (fflush(stdout) != 0 && r == VUCTL_EXIT_OK)

@@ -44,6 +44,7 @@ typedef struct Vuctl {
         bool shrink;      /* resize --shrink */
 
         VarlinkClient *client;
+        VarlinkIdl *idl; /* io.vusidecar's description, parsed when the first reply is checked */
 } Vuctl;
 
 typedef struct Verb {
@@ -85,6 +86,13 @@ json_object *vuctl_device_params(const Vuctl *ctx);
 
 /* Print a daemon error reply to a call of @method for a human: "vuctl: the sidecar has no device 'x' …". */
 void vuctl_print_error(const char *method, const char *error, json_object *parameters);
+
+/*
+ * Check @reply to @method against the io.vusidecar description vuctl was built with (fields a newer
+ * sidecar adds are allowed). Returns VUCTL_EXIT_OK, or VUCTL_EXIT_DAEMON after printing "the sidecar
+ * sent a malformed reply …", so no verb ever reads a field of the wrong type.
+ */
+int vuctl_check_reply(Vuctl *ctx, const char *method, const VarlinkReply *reply);
 
 /* Usage error: prints "vuctl: …" and a hint, returns VUCTL_EXIT_USAGE. */
 int vuctl_usage_error(const char *format, ...) _printf_(1, 2);

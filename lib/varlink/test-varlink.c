@@ -139,6 +139,8 @@ static void test_json_parse(void) {
         CHECK(varlink_json_parse(deep, n, &o, &e) == -EBADMSG);
 }
 
+static json_object *parse(const char *s);
+
 /* What json-c takes and RFC 8259 does not, and reasons that name the real problem. */
 static void test_json_strict(void) {
         static const struct {
@@ -192,6 +194,77 @@ static void test_json_strict(void) {
         /* A top-level number is a whole value, not an unexpected end. */
         CHECK(varlink_json_parse("42", 2, &o, &e) == 0 && json_object_get_int(o) == 42);
         json_object_put(o);
+}
+
+/* vuctl checks replies against the IDL: required fields, types, nesting, unknown fields. */
+static void test_idl(void) {
+        _cleanup_(varlink_idl_freep) VarlinkIdl *idl = NULL;
+        static const struct {
+                VarlinkIdlWhat what;
+                const char *member, *json;
+                unsigned flags;
+                int r;
+                const char *problem;
+        } cases[] = {
+                {VARLINK_IDL_METHOD_OUTPUT, "Ping", "{\"version\":\"1\",\"uptime_usec\":5}", 0, 0, NULL},
+                {VARLINK_IDL_METHOD_OUTPUT, "io.vusidecar.Ping", "{\"version\":5,\"uptime_usec\":5}", 0,
+                 -EBADMSG, "version: expected a string"},
+                {VARLINK_IDL_METHOD_OUTPUT, "Ping", "{\"version\":\"1\"}", 0, -EBADMSG,
+                 "field 'uptime_usec' is missing"},
+                {VARLINK_IDL_METHOD_OUTPUT, "Ping", "{\"version\":\"1\",\"uptime_usec\":5,\"new\":1}", 0,
+                 -EBADMSG, "field 'new' is not declared"},
+                {VARLINK_IDL_METHOD_OUTPUT, "Ping", "{\"version\":\"1\",\"uptime_usec\":5,\"new\":1}",
+                 VARLINK_IDL_ALLOW_UNKNOWN, 0, NULL},
+                {VARLINK_IDL_METHOD_OUTPUT, "GetStatus", "{\"devices\":\"x\"}", VARLINK_IDL_ALLOW_UNKNOWN,
+                 -EBADMSG, NULL},
+                {VARLINK_IDL_METHOD_OUTPUT, "GetQueues",
+                 "{\"device\":\"b\",\"connected\":true,\"queues\":\"x\"}", 0, -EBADMSG,
+                 "queues: expected an array, got a string"},
+                {VARLINK_IDL_METHOD_OUTPUT, "GetQueues",
+                 "{\"device\":\"b\",\"connected\":true,\"queues\":[{}]}", 0, -EBADMSG,
+                 "queues[0]: field 'index' is missing"},
+                {VARLINK_IDL_METHOD_OUTPUT, "GetLog",
+                 "{\"device\":\"b\",\"active\":false,\"log_all\":false,\"log_size_bytes\":0,"
+                 "\"pages_marked\":0,\"log_writes\":0,\"rings_logging\":0,\"started_realtime_usec\":null}",
+                 0, 0, NULL},
+                {VARLINK_IDL_ERROR, "NoSuchDevice", "{\"device\":\"x\",\"devices\":[\"a\",1]}", 0, -EBADMSG,
+                 "devices[1]: expected a string, got a number"},
+                {VARLINK_IDL_ERROR, "io.vusidecar.InvalidParameter",
+                 "{\"parameter\":\"x\",\"reason\":\"y\"}", 0, 0, NULL},
+                {VARLINK_IDL_ERROR, "org.varlink.service.InvalidParameter", "{}", 0, -ENOENT, NULL},
+                {VARLINK_IDL_METHOD_OUTPUT, "Frobnicate", "{}", 0, -ENOENT, NULL},
+                {VARLINK_IDL_METHOD_INPUT, "Resize", "{\"size\":512,\"shrink\":true}", 0, 0, NULL},
+        };
+
+        CHECK(varlink_idl_parse(vusidecar_interface_description, &idl) == 0);
+        CHECK(idl && strcmp(varlink_idl_get_interface(idl), VL_INTERFACE) == 0);
+        for (size_t i = 0; idl && i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *problem = NULL;
+                json_object *o = parse(cases[i].json);
+                int r;
+
+                CHECK(o != NULL);
+                r = varlink_idl_validate(idl, cases[i].what, cases[i].member, o, cases[i].flags, &problem);
+                if (r != cases[i].r ||
+                    (cases[i].problem && (!problem || !strstr(problem, cases[i].problem))))
+                        fprintf(stderr, "case %zu: %d %s\n", i, r, problem ?: "-");
+                CHECK(r == cases[i].r);
+                if (cases[i].problem)
+                        CHECK(problem && strstr(problem, cases[i].problem));
+                json_object_put(o);
+        }
+
+        /* Grammar it does not know is refused, not guessed at. */
+        {
+                VarlinkIdl *x = NULL;
+
+                CHECK(varlink_idl_parse("interface a.b\nmethod F(x: int -> ()\n", &x) == -EBADMSG);
+                CHECK(varlink_idl_parse("interface a.b\nfrobnicate\n", &x) == -EBADMSG);
+                CHECK(varlink_idl_parse(
+                              "interface a.b\ntype E (one, two)\nmethod F(e: E, m: [string]?int) -> ()\n",
+                              &x) == 0);
+                varlink_idl_free(x);
+        }
 }
 
 static json_object *parse(const char *s) {
@@ -355,6 +428,7 @@ int main(void) {
         test_params();
         test_build_and_reply();
         test_interface_description();
+        test_idl();
 
         printf("%u passed, %u failed\n", passed, failed);
         return failed ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -181,6 +181,41 @@ int varlink_param_uint64(json_object *params, const char *name, bool required, u
  */
 int varlink_params_check_known(json_object *params, const char *const *known, const char **ret_unknown);
 
+/* ---- interface descriptions ------------------------------------------- */
+
+/* A parsed varlink interface description (the IDL GetInterfaceDescription returns). */
+typedef struct VarlinkIdl VarlinkIdl;
+
+/* Parse @text. Returns 0, -EBADMSG for text outside the grammar, or -ENOMEM. */
+int varlink_idl_parse(const char *text, VarlinkIdl **ret);
+VarlinkIdl *varlink_idl_free(VarlinkIdl *idl);
+/* The interface's name ("io.vusidecar"), owned by @idl. */
+const char *varlink_idl_get_interface(const VarlinkIdl *idl);
+
+typedef enum VarlinkIdlWhat {
+        VARLINK_IDL_METHOD_INPUT,  /* a call's parameters */
+        VARLINK_IDL_METHOD_OUTPUT, /* a reply's parameters */
+        VARLINK_IDL_ERROR,         /* an error's parameters */
+} VarlinkIdlWhat;
+
+enum {
+        VARLINK_IDL_ALLOW_UNKNOWN = 1 << 0, /* accept fields the IDL does not declare (a newer peer) */
+};
+
+/*
+ * Check @parameters against method or error @member ("Ping" or "io.vusidecar.Ping") of @idl:
+ * required fields present, every field of its declared type, and (without
+ * VARLINK_IDL_ALLOW_UNKNOWN) no undeclared field. Returns 0; -ENOENT if @idl has no such member
+ * (or the name is another interface's); -EBADMSG with *ret_problem (if not NULL; freed by the
+ * caller) saying where and what, e.g. "devices[0]: field 'id' is missing"; or -ENOMEM.
+ */
+int varlink_idl_validate(const VarlinkIdl *idl, VarlinkIdlWhat what, const char *member,
+                         json_object *parameters, unsigned flags, char **ret_problem);
+
+static inline void varlink_idl_freep(VarlinkIdl **idl) {
+        varlink_idl_free(*idl);
+}
+
 /* ---- client ----------------------------------------------------------- */
 
 typedef struct VarlinkClient VarlinkClient;
