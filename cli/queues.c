@@ -49,15 +49,15 @@ int verb_queues(Vuctl *ctx, int argc, char *argv[]) {
                 return VUCTL_EXIT_OK;
 
         /* Backend's view, then the ring's view: indexes are mod 2^16 as on the wire. */
-        t = table_new(17, "Q", "SIZE", "EN", "ST", "RDY", "KICK", "CALL", "LAST_AVAIL", "SHADOW_AVAIL",
-                      "USED_IDX", "AVAIL.IDX", "USED.IDX", "AVAIL.FL", "USED.FL", "USED_EV", "IN_USE",
-                      "INFLIGHT");
+        t = table_new(18, "Q", "SIZE", "EN", "ST", "RDY", "KICK", "CALL", "LAST_AVAIL", "SHADOW_AVAIL",
+                      "USED_IDX", "AVAIL.IDX", "USED.IDX", "AVAIL.FL", "USED.FL", "USED_EV", "AVAIL_EV",
+                      "IN_USE", "INFLIGHT");
         a = table_new(9, "Q", "PACKED", "EVENT_IDX", "SIGNALLED", "LOGGING", "DESC", "AVAIL", "USED", "LOG");
         pk = table_new(7, "Q", "AVAIL_WRAP", "USED_WRAP", "DRIVER_EVENT", "DRV.OFF_WRAP", "DEVICE_EVENT",
                        "DEV.OFF_WRAP");
         if (!t || !a || !pk)
                 return VUCTL_EXIT_DAEMON;
-        for (size_t i = 0; i < 17; i++)
+        for (size_t i = 0; i < 18; i++)
                 if (i == 1 || i >= 7)
                         table_align_right(t, i);
 
@@ -77,7 +77,7 @@ int verb_queues(Vuctl *ctx, int argc, char *argv[]) {
                 table_add(t, "%" PRIu64, json_get_uint(q, VL_FIELD_USED_IDX, 0));
                 if (json_get_bool(q, VL_FIELD_PACKED, false)) {
                         /* No avail/used rings to read: the packed table below has the ring's side. */
-                        for (int k = 0; k < 5; k++)
+                        for (int k = 0; k < 6; k++)
                                 table_add(t, "-");
                         table_add(pk, "%" PRIi64, idx);
                         table_add(pk, "%d", json_get_bool(q, VL_FIELD_AVAIL_WRAP_COUNTER, false));
@@ -95,6 +95,7 @@ int verb_queues(Vuctl *ctx, int argc, char *argv[]) {
                         table_add(t, "0x%" PRIx64, json_get_uint(q, VL_FIELD_AVAIL_FLAGS, 0));
                         table_add(t, "0x%" PRIx64, json_get_uint(q, VL_FIELD_USED_FLAGS, 0));
                         table_add(t, "%" PRIu64, json_get_uint(q, VL_FIELD_USED_EVENT, 0));
+                        table_add(t, "%" PRIu64, json_get_uint(q, VL_FIELD_AVAIL_EVENT, 0));
                 }
                 table_add(t, "%" PRIu64, json_get_uint(q, VL_FIELD_INUSE, 0));
                 table_add(t, "%" PRIu64, json_get_uint(q, VL_FIELD_INFLIGHT, 0));
@@ -120,7 +121,9 @@ int verb_queues(Vuctl *ctx, int argc, char *argv[]) {
                 table_print(pk, stdout);
         }
         printf("\nEN enabled, ST started, RDY rings mapped; indexes wrap at 65536; "
-               "addresses are the frontend's (QVA)\n");
+               "addresses are the frontend's (QVA)\n"
+               "USED_EV: used_event, the driver wants a call once used.idx passes it;\n"
+               "AVAIL_EV: avail_event, we want a kick once avail.idx passes it (both with EVENT_IDX)\n");
         if (packed > 0)
                 printf("packed: indexes are ring slots, the wrap counters tell the lap; "
                        "DRIVER_EVENT is what the driver asks of our calls, DEVICE_EVENT what we ask of its "

@@ -38,6 +38,8 @@ static const Counter queue_counters[] = {
          "Call notifications skipped thanks to EVENT_IDX or NO_INTERRUPT."},
         {VL_FIELD_MALFORMED_CHAINS, "MALFORMED", "MALFORMED/s", false,
          "Descriptor chains refused as malformed."},
+        {VL_FIELD_RESUBMITTED_CHAINS, "RESUBMITTED", "RESUBMITTED/s", false,
+         "Descriptor chains resubmitted from the inflight buffer after a reconnect."},
 };
 
 static volatile sig_atomic_t interrupted;
@@ -86,15 +88,12 @@ static void add_counter_cell(Table *t, const Counter *c, json_object *cur, json_
         }
 }
 
-static void print_device_table(json_object *dev, json_object *prev_dev, double dt) {
+/* One table of the queue counters: their values (@dt 0), or their rates over @dt seconds. */
+static void print_queue_table(json_object *dev, json_object *prev_dev, double dt) {
         const char *headers[1 + ELEMENTSOF(queue_counters)] = {"QUEUE"};
-        json_object *queues = json_get(dev, VL_FIELD_QUEUES),
-                    *counters = json_get(dev, VL_FIELD_DEVICE_COUNTERS);
+        json_object *queues = json_get(dev, VL_FIELD_QUEUES);
         json_object *prev_queues = json_get(prev_dev, VL_FIELD_QUEUES);
-        _cleanup_(table_freep) Table *t = NULL, *dc = NULL;
-
-        printf("%s (%s)%s\n", json_get_str(dev, VL_FIELD_ID, "?"), json_get_str(dev, VL_FIELD_TYPE, "?"),
-               dt > 0 ? ": rates per second" : "");
+        _cleanup_(table_freep) Table *t = NULL;
 
         for (size_t i = 0; i < ELEMENTSOF(queue_counters); i++)
                 headers[i + 1] = dt > 0 ? queue_counters[i].rate_header : queue_counters[i].header;
@@ -117,6 +116,21 @@ static void print_device_table(json_object *dev, json_object *prev_dev, double d
                 add_counter_cell(t, &queue_counters[i], json_get(dev, VL_FIELD_TOTALS),
                                  json_get(prev_dev, VL_FIELD_TOTALS), dt);
         table_print(t, stdout);
+}
+
+static void print_device_table(json_object *dev, json_object *prev_dev, double dt) {
+        json_object *counters = json_get(dev, VL_FIELD_DEVICE_COUNTERS);
+        _cleanup_(table_freep) Table *dc = NULL;
+
+        /* The counts since start (or the last reset-stats), and while watching their rates too:
+         * a rate alone hides what has accumulated. */
+        printf("%s (%s)%s\n", json_get_str(dev, VL_FIELD_ID, "?"), json_get_str(dev, VL_FIELD_TYPE, "?"),
+               dt > 0 ? ": totals" : "");
+        print_queue_table(dev, NULL, 0);
+        if (dt > 0) {
+                printf("\n%s: rates per second\n", json_get_str(dev, VL_FIELD_ID, "?"));
+                print_queue_table(dev, prev_dev, dt);
+        }
 
         if (!counters || !json_object_is_type(counters, json_type_object) ||
             json_object_object_length(counters) == 0)
@@ -150,6 +164,20 @@ static void print_device_table(json_object *dev, json_object *prev_dev, double d
 static void print_prometheus(json_object *reply) {
         json_object *devices = json_get(reply, VL_FIELD_DEVICES);
         size_t n = devices ? json_object_array_length(devices) : 0;
+
+        /* The scrape worked (a failed one prints vusidecar_up 0), and which devices have a frontend. */
+        prom_sample(stdout, "vusidecar_up", "gauge", "1 if vu-sidecar answered on its control socket.", NULL,
+                    1);
+        for (size_t d = 0; d < n; d++) {
+                json_object *dev = json_object_array_get_idx(devices, d);
+                char labels[128];
+
+                snprintf(labels, sizeof(labels), "device=\"%s\",type=\"%s\"",
+                         json_get_str(dev, VL_FIELD_ID, "?"), json_get_str(dev, VL_FIELD_TYPE, "?"));
+                prom_sample(stdout, "vusidecar_device_connected", "gauge",
+                            "1 while a frontend is connected to the device.", labels,
+                            json_get_bool(dev, VL_FIELD_CONNECTED, false));
+        }
 
         /* The text format wants every sample of a metric together: loop metric by metric. */
         for (size_t i = 0; i < ELEMENTSOF(queue_counters); i++) {
@@ -194,7 +222,11 @@ static void print_prometheus(json_object *reply) {
                                                    key) != NULL;
                         if (earlier)
                                 continue;
-                        snprintf(name, sizeof(name), "vusidecar_device_%s%s", key, gauge ? "" : "_total");
+                        /* A counter's name ends in _total once: latency_usec_total stays as it is. */
+                        snprintf(name, sizeof(name), "vusidecar_device_%s%s", key,
+                                 gauge || (strlen(key) >= 6 && strcmp(key + strlen(key) - 6, "_total") == 0)
+                                         ? ""
+                                         : "_total");
                         for (char *p = name; *p; p++)
                                 if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                                       (*p >= '0' && *p <= '9') || *p == '_'))
@@ -267,8 +299,13 @@ int verb_stats(Vuctl *ctx, int argc, char *argv[]) {
                 _cleanup_(json_object_putp) json_object *reply = NULL;
 
                 r = fetch(ctx, &reply);
-                if (r != VUCTL_EXIT_OK)
+                if (r != VUCTL_EXIT_OK) {
+                        /* A scraper learns of the failure from the metrics, as from any exporter. */
+                        if (ctx->output == OUTPUT_PROMETHEUS)
+                                prom_sample(stdout, "vusidecar_up", "gauge",
+                                            "1 if vu-sidecar answered on its control socket.", NULL, 0);
                         return r;
+                }
                 print_once(ctx, reply, NULL);
                 return VUCTL_EXIT_OK;
         }

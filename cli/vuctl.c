@@ -51,7 +51,7 @@ static void help(FILE *f) {
                    "  -d, --device ID       the device to address (needed when the sidecar serves several)\n"
                    "  -o, --output FORMAT   table (default), json, prometheus (stats)\n"
                    "  -j, --json            same as --output json\n"
-                   "  -w, --watch N         stats: refresh every N seconds, showing rates\n"
+                   "  -w, --watch N         stats: refresh every N seconds, showing totals and rates\n"
                    "      --from N          dump: first descriptor (default 0; inside the ring)\n"
                    "      --count M         dump: descriptors to show (1 to 1024, default 16)\n"
                    "      --shrink          resize: allow a size below the current one (destroys the\n"

@@ -526,7 +526,15 @@ static int method_get_stats(ControlClient *c, json_object *params, unsigned flag
         return control_client_reply(c, p);
 }
 
+/*
+ * Zero every counter GetStats reports for @d, so that each is monotonic from one reset to the next
+ * (what Prometheus expects of a counter): the library's per-queue counters, the device's own, and
+ * the connection counts (GetStatus shows the same ones). Gauges (in_flight, throttled_waiting)
+ * describe the present and stay.
+ */
 static void device_reset_stats(Device *d) {
+        d->connections = 0;
+        d->connections_refused = 0;
         if (d->vu_ready)
                 for (unsigned q = 0; q < d->queues; q++)
                         vu_queue_reset_stats(&d->vu, (int) q);

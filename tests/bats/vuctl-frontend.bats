@@ -185,6 +185,15 @@ teardown() {
         [[ "$output" == *"descriptors 7…7"* ]]
 }
 
+@test "queues shows avail_event beside used_event" {
+        run "$VUCTL" queues
+        [ "$status" -eq 0 ]
+        [[ "$(sed -n 2p <<<"$output")" == *"USED_EV"*"AVAIL_EV"* ]]
+        [[ "$output" == *"AVAIL_EV: avail_event"* ]]
+        run "$VUCTL" -j queues
+        [ "$(json_field '"avail_event" in j["queues"][0]')" = True ]
+}
+
 @test "resize with a frontend that did not negotiate the backend channel says so, not that none is connected" {
         run "$VUCTL" resize 128M
         [ "$status" -eq 0 ]
@@ -195,6 +204,20 @@ teardown() {
         [ "$(json_field 'j["connected"]')" = True ]
         [ "$(json_field 'j["announced"]')" = False ]
         [ "$(json_field 'j["previous_size"]')" = 134217728 ]
+}
+
+@test "reset-stats zeroes the connection counters too, so every counter restarts together" {
+        run "$VUCTL" -j stats
+        [ "$(json_field 'j["devices"][0]["device_counters"]["connections"]')" = 1 ]
+        run "$VUCTL" reset-stats
+        [ "$status" -eq 0 ]
+        run "$VUCTL" -j stats
+        [ "$(json_field 'j["devices"][0]["device_counters"]["connections"]')" = 0 ]
+        [ "$(json_field 'j["devices"][0]["device_counters"]["status_ok"]')" = 0 ]
+        run "$VUCTL" -j status
+        [ "$(json_field 'j["devices"][0]["connections"]')" = 0 ]
+        run "$VUCTL" -o prometheus stats
+        [[ "$output" == *'vusidecar_device_connected{device="blk0",type="blk"} 1'* ]]
 }
 
 @test "monitor: when the frontend goes away, each queue it started stops before the disconnect" {

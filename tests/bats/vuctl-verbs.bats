@@ -312,3 +312,27 @@ teardown() {
         run vl_call '{"method":"io.vusidecar.DumpQueue","parameters":{"queue":0,"count":0}}'
         [ "$(json_field 'j["parameters"]["parameter"]')" = count ]
 }
+
+@test "prometheus: an up gauge, a connected gauge per device, resubmitted chains, clean counter names" {
+        run "$VUCTL" -o prometheus stats
+        [ "$status" -eq 0 ]
+        [[ "$output" == *$'\nvusidecar_up 1\n'* ]]
+        [[ "$output" == *'vusidecar_device_connected{device="blk0",type="blk"} 0'* ]]
+        [[ "$output" == *'# TYPE vusidecar_queue_resubmitted_chains_total counter'* ]]
+        [[ "$output" == *'vusidecar_device_latency_usec_total{device="blk0",type="blk"} 0'* ]]
+        [[ "$output" != *"_total_total"* ]]
+        [[ "$output" == *'vusidecar_device_connections_total{'* ]]
+        # A scrape that cannot reach the sidecar says so in the metrics too.
+        run "$VUCTL" -o prometheus --socket "$TEST_DIR/absent.sock" stats
+        [ "$status" -eq 3 ]
+        [[ "$output" == *"vusidecar_up 0"* ]]
+}
+
+@test "stats --watch shows the totals beside the rates" {
+        run timeout --preserve-status -s INT 3 "$VUCTL" stats --watch 1
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"blk0 (blk): totals"* ]]
+        [[ "$output" == *"blk0: rates per second"* ]]
+        [[ "$output" == *" KICKS "*"RESUBMITTED"* ]]
+        [[ "$output" == *"KICKS/s"* ]]
+}
