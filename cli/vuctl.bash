@@ -60,6 +60,10 @@ _vuctl() {
                 [[ "$verb" == set ]] && mapfile -t COMPREPLY < <(compgen -W "off" -- "$cur")
                 return
                 ;;
+        link)
+                [[ "$verb" == set ]] && mapfile -t COMPREPLY < <(compgen -W "up down" -- "$cur")
+                return
+                ;;
         iops | bps)
                 [[ "$verb" == set ]] && return
                 ;;
@@ -70,7 +74,7 @@ _vuctl() {
         elif [[ -z "$verb" ]]; then
                 mapfile -t COMPREPLY < <(compgen -W "$verbs" -- "$cur")
         elif [[ "$verb" == set ]]; then
-                mapfile -t COMPREPLY < <(compgen -W "log-level read-only iops bps poll" -- "$cur")
+                mapfile -t COMPREPLY < <(compgen -W "log-level read-only iops bps poll link" -- "$cur")
         fi
 }
 

@@ -21,8 +21,8 @@ static const Verb verbs[] = {
         {"dump", "QUEUE [--from N] [--count M]", "descriptor table, avail and used rings of a queue",
          verb_dump, false},
         {"log", "", "migration dirty-log state", verb_log, false},
-        {"set", "KEY VALUE...", "change log-level, read-only, iops, bps, poll (µs, or off)", verb_set,
-         false},
+        {"set", "KEY VALUE...", "change log-level, read-only, iops, bps, poll (µs, or off), link (net)",
+         verb_set, false},
         {"resize", "[--shrink] SIZE", "change a block device's capacity (K/M/G/T suffixes)", verb_resize,
          false},
         {"resize", "SIZE", "change a block device's capacity (K/M/G/T suffixes)", verb_resize, false},
@@ -60,9 +60,9 @@ static void help(FILE *f) {
                    "  -h, --help            this text\n"
                    "      --version         vuctl's version\n"
                    "\n"
-                   "set keys: log-level err|warning|notice|info|debug, read-only on|off, iops N, bps "
-                   "N[K|M|G],\n"
-                   "          poll USEC|off\n"
+                   "set keys: log-level err|warning|notice|info|debug, read-only on|off, iops N,\n"
+                   "          bps N[K|M|G] (powers of 1024, as --blk bps= takes), poll USEC|off,\n"
+                   "          link up|down (net devices)\n"
                    "Exit status: 0 ok, 1 the sidecar reported an error, 2 bad usage, 3 cannot connect.\n"
                    "See vuctl(1) and vu-sidecar-control(7).\n");
 }

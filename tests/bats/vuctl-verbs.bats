@@ -298,6 +298,28 @@ teardown() {
         [ "$(stat -c %s "$TEST_DIR/ro.img")" -eq 33554432 ]
 }
 
+@test "set link is in --help, the man pages and the bash completion" {
+        run "$VUCTL" --help
+        [[ "$output" == *"link up|down"* ]]
+        [[ "$(grep '^  set ' <<<"$output")" == *"link"* ]]
+        grep -q 'link' <(sed -n '/^\.BI "set "/,/^\.TP/p' "$SRC_DIR/man/vuctl.1")
+        grep -q 'SetLink(device?, up)' "$SRC_DIR/man/vu-sidecar-control.7"
+        run bash -c '
+                source /usr/share/bash-completion/bash_completion 2>/dev/null || exit 77
+                source "$1/cli/vuctl.bash"
+                COMP_WORDS=(vuctl set ""); COMP_CWORD=2; COMP_LINE="vuctl set "; COMP_POINT=${#COMP_LINE}
+                _vuctl; echo "keys: ${COMPREPLY[*]}"
+                COMP_WORDS=(vuctl set link ""); COMP_CWORD=3; COMP_LINE="vuctl set link "; COMP_POINT=${#COMP_LINE}
+                _vuctl; echo "values: ${COMPREPLY[*]}"
+                COMP_WORDS=(vuctl resize --sh); COMP_CWORD=2; COMP_LINE="vuctl resize --sh"; COMP_POINT=${#COMP_LINE}
+                _vuctl; echo "options: ${COMPREPLY[*]}"' _ "$SRC_DIR"
+        [ "$status" -ne 77 ] || skip "bash-completion is not installed"
+        echo "$output"
+        [[ "$output" == *"keys: "*"link"* ]]
+        [[ "$output" == *"values: up down"* ]]
+        [[ "$output" == *"options: --shrink"* ]]
+}
+
 @test "dump: a queue the device does not have is named as such before any frontend; --count 0 is refused" {
         run "$VUCTL" dump 5
         [ "$status" -eq 1 ]
@@ -311,6 +333,52 @@ teardown() {
         [[ "$output" == *"--count takes a number from 1 to 1024"* ]]
         run vl_call '{"method":"io.vusidecar.DumpQueue","parameters":{"queue":0,"count":0}}'
         [ "$(json_field 'j["parameters"]["parameter"]')" = count ]
+}
+
+@test "set says which settings were applied when the sidecar refuses one" {
+        stop_sidecar
+        READ_ONLY_DEVICE=ro start_sidecar
+        run "$VUCTL" -d ro set log-level info read-only off iops 9
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"log-level: debug -> info"* ]]
+        [[ "$output" == *"cannot be made writable"* ]]
+        [[ "$output" == *"applied: log-level info; not applied: read-only off (refused), iops 9"* ]]
+        run "$VUCTL" -j status
+        [ "$(json_field 'j["log_level"]')" = info ]
+        [ "$(json_field '[d for d in j["devices"] if d["id"] == "ro"][0]["config"]["iops_limit"]')" = 0 ]
+}
+
+@test "set changes nothing when the device is wrong or lacks the setting" {
+        run "$VUCTL" -d nope set log-level err iops 5
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"no device 'nope'"*"nothing was changed"* ]]
+        run "$VUCTL" set log-level err link up
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"blk0 is a blk device: link applies to network devices only"*"nothing was changed"* ]]
+        run "$VUCTL" -j status
+        [ "$(json_field 'j["log_level"]')" = debug ]
+}
+
+@test "set -j prints one indented JSON object, like every other -j output" {
+        run "$VUCTL" -j set log-level info iops 5 bps 1M
+        [ "$status" -eq 0 ]
+        [ "$(json_field 'j["log-level"]["previous"]')" = debug ]
+        [ "$(json_field 'j["limits"]["iops"]')" = 5 ]
+        [ "$(json_field 'j["limits"]["bps"]')" = 1048576 ]
+        [ "$(wc -l <<<"$output")" -gt 3 ]
+        [[ "$(sed -n 2p <<<"$output")" == "  "* ]]
+}
+
+@test "bps takes K, M and G as --blk bps= does; T is refused by both" {
+        run "$VUCTL" set bps 1T
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"K, M or G"*"not '1T'"* ]]
+        run "$VUCTL" set bps 2g
+        [ "$status" -eq 0 ]
+        run "$VUCTL" -j status
+        [ "$(json_field 'j["devices"][0]["config"]["bps_limit"]')" = 2147483648 ]
+        run "$VU_SIDECAR" --blk "path=$TEST_DIR/disk.img,id=x,bps=1T" --control none --runtime-dir "$TEST_DIR"
+        [ "$status" -eq 2 ]
 }
 
 @test "prometheus: an up gauge, a connected gauge per device, resubmitted chains, clean counter names" {
