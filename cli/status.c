@@ -33,7 +33,8 @@ static void print_config(json_object *config) {
         json_object_object_foreach(config, key, val) {
                 char label[64];
 
-                snprintf(label, sizeof(label), "%s", key);
+                /* "queues" here is the device's setting, beside the "queues started" row above. */
+                snprintf(label, sizeof(label), "%s", strcmp(key, "queues") == 0 ? "queues configured" : key);
                 for (char *p = label; *p; p++)
                         if (*p == '_')
                                 *p = ' ';
@@ -83,7 +84,7 @@ static void print_device(json_object *dev) {
                                VL_FIELD_PROTOCOL_FEATURE_NAMES, 5);
                 print_features("device status", dev, VL_FIELD_DEVICE_STATUS, VL_FIELD_DEVICE_STATUS_NAMES,
                                2);
-                kv("queues", "%" PRIu64 " of %" PRIu64 " started",
+                kv("queues started", "%" PRIu64 " of %" PRIu64,
                    json_get_uint(dev, VL_FIELD_QUEUES_STARTED, 0),
                    json_get_uint(dev, VL_FIELD_QUEUES_MAX, 0));
                 kv("messages", "%" PRIu64 " handled, %" PRIu64 " refused",
@@ -96,7 +97,8 @@ static void print_device(json_object *dev) {
                 if (json_get_bool(dev, VL_FIELD_BROKEN, false))
                         kv("broken", "yes: the device stopped serving this frontend");
         } else
-                kv("queues", "%" PRIu64, json_get_uint(dev, VL_FIELD_QUEUES_MAX, 0));
+                kv("queues started", "0 of %" PRIu64 " (no frontend)",
+                   json_get_uint(dev, VL_FIELD_QUEUES_MAX, 0));
         if (json_get(dev, VL_FIELD_LAST_ERROR))
                 kv("last error", "%s", json_get_str(dev, VL_FIELD_LAST_ERROR, ""));
         if (poll > 0)

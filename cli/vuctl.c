@@ -25,7 +25,6 @@ static const Verb verbs[] = {
          verb_set, false},
         {"resize", "[--shrink] SIZE", "change a block device's capacity (K/M/G/T suffixes)", verb_resize,
          false},
-        {"resize", "SIZE", "change a block device's capacity (K/M/G/T suffixes)", verb_resize, false},
         {"reset-stats", "", "zero the counters", verb_reset_stats, false},
         {"monitor", "", "print events as they happen, until ^C", verb_monitor, false},
         {"ping", "", "exit 0 if the sidecar answers (for probes)", verb_ping, false},
@@ -82,6 +81,22 @@ static int parse_number_option(const char *opt, const char *arg, int64_t min, in
         return 0;
 }
 
+static bool looks_negative(const char *arg) {
+        return arg[0] == '-' && ((arg[1] >= '0' && arg[1] <= '9') || arg[1] == '.');
+}
+
+/* Options whose value is the next argument when not given with '=' (or attached, for short ones). */
+static bool takes_value(const char *arg) {
+        static const char *const with_value[] = {"-s",      "-d",        "-o",       "-w",
+                                                 "-t",      "--socket",  "--device", "--output",
+                                                 "--watch", "--timeout", "--from",   "--count"};
+
+        for (size_t i = 0; i < ELEMENTSOF(with_value); i++)
+                if (strcmp(arg, with_value[i]) == 0)
+                        return true;
+        return false;
+}
+
 int main(int argc, char *argv[]) {
         enum { ARG_VERSION = 0x100, ARG_FROM, ARG_COUNT, ARG_SHRINK };
         static const struct option options[] = {
@@ -99,12 +114,37 @@ int main(int argc, char *argv[]) {
         };
         const char *socket_arg = NULL;
         const Verb *verb = NULL;
+        _cleanup_free_ char **hidden = NULL, *placeholders = NULL;
         int c, r;
+
+        /*
+         * Options go before or after the verb, so getopt would take a value like the -1 in
+         * "set iops -1" for an option and say "unknown option". No option of ours starts with a
+         * digit: such arguments are values, hidden from getopt behind a placeholder and put back
+         * after it, so the verb judges them ("iops takes a number …, not '-1'").
+         */
+        /* getopt moves arguments around: each placeholder is its own "0" string, found again by its
+         * address. */
+        hidden = calloc(argc > 0 ? (size_t) argc : 1, sizeof(char *));
+        placeholders = calloc(argc > 0 ? (size_t) argc : 1, 2);
+        if (!hidden || !placeholders) {
+                fprintf(stderr, "vuctl: out of memory\n");
+                return VUCTL_EXIT_DAEMON;
+        }
+        for (int i = 1; i < argc; i++)
+                if (looks_negative(argv[i]) && !takes_value(argv[i - 1])) {
+                        placeholders[2 * i] = '0';
+                        hidden[i] = argv[i];
+                        argv[i] = placeholders + 2 * i;
+                }
 
         opterr = 0;
         while ((c = getopt_long(argc, argv, ":s:d:o:jw:t:h", options, NULL)) >= 0) {
                 switch (c) {
                 case 's':
+                        if (!*optarg)
+                                return vuctl_usage_error(
+                                        "--socket needs a path (the sidecar's control socket)");
                         socket_arg = optarg;
                         break;
                 case 'd':
@@ -170,6 +210,12 @@ int main(int argc, char *argv[]) {
                         return vuctl_usage_error("unknown option '%s'", argv[optind - 1]);
                 }
         }
+
+        /* Put the hidden values back where getopt left their placeholders. */
+        for (int j = 1; j < argc; j++)
+                for (int i = 1; i < argc; i++)
+                        if (hidden[i] && argv[j] == placeholders + 2 * i)
+                                argv[j] = hidden[i];
 
         if (optind >= argc) {
                 help(stderr);

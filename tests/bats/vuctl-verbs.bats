@@ -335,6 +335,31 @@ teardown() {
         [ "$(json_field 'j["parameters"]["parameter"]')" = count ]
 }
 
+@test "usage errors say what is wrong: an empty --socket, a negative value" {
+        run "$VUCTL" --socket= ping
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"--socket needs a path"* ]]
+        run "$VUCTL" -s '' ping
+        [ "$status" -eq 2 ]
+        run "$VUCTL" set iops -1
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"iops takes a number"*"not '-1'"* ]]
+        [[ "$output" != *"unknown option"* ]]
+        run "$VUCTL" set iops 5 bps -3M
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"not '-3M'"* ]]
+        run "$VUCTL" dump -1
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"'-1' is not a queue index"* ]]
+        run "$VUCTL" resize -5G
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"'-5G' is not a size"* ]]
+        # A real unknown option is still one.
+        run "$VUCTL" -x ping
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"unknown option '-x'"* ]]
+}
+
 @test "set says which settings were applied when the sidecar refuses one" {
         stop_sidecar
         READ_ONLY_DEVICE=ro start_sidecar
@@ -379,6 +404,14 @@ teardown() {
         [ "$(json_field 'j["devices"][0]["config"]["bps_limit"]')" = 2147483648 ]
         run "$VU_SIDECAR" --blk "path=$TEST_DIR/disk.img,id=x,bps=1T" --control none --runtime-dir "$TEST_DIR"
         [ "$status" -eq 2 ]
+}
+
+@test "status labels the started queues and the configured queue count differently" {
+        run "$VUCTL" status
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"queues started        0 of 1 (no frontend)"* ]]
+        [[ "$output" == *"queues configured     1"* ]]
+        [ "$(grep -cE '^  queues +[0-9]' <<<"$output")" -eq 0 ]
 }
 
 @test "prometheus: an up gauge, a connected gauge per device, resubmitted chains, clean counter names" {
