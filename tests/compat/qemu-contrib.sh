@@ -322,7 +322,7 @@ bridge_test() {
         VT_CONSOLE=$VT_TMP/console-$VT_BOOTS.log
         : >"$VT_CONSOLE"
         # vectors=0: with MSI-X a TCG guest hangs in virtio-net's probe (ENVIRONMENT.md).
-        "$VT_QEMU" -machine q35,accel=tcg -cpu max -m 512M \
+        "$VT_QEMU" -machine q35,accel=tcg -cpu max -smp "$(vt_tcg_smp 1)" -m 512M \
                 -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
                 -chardev "socket,id=c0,path=$sock" -netdev vhost-user,id=n0,chardev=c0 \
                 -device "virtio-net-pci,netdev=n0,romfile=,vectors=0$device_opts" \

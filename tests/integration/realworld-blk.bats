@@ -71,7 +71,7 @@ rw_boot() {
         done
         VT_CONSOLE=$VT_TMP/console-$VT_BOOTS.log
         : >"$VT_CONSOLE"
-        "$VT_QEMU" -machine q35,accel=tcg -cpu max -smp "$smp" -m "$mem$maxmem" \
+        "$VT_QEMU" -machine q35,accel=tcg -cpu max -smp "$(vt_tcg_smp "$smp")" -m "$mem$maxmem" \
                 -object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem \
                 "${devs[@]}" "${qmp[@]}" \
                 -kernel "$VT_GUEST_DIR/vmlinuz" -initrd "$VT_GUEST_DIR/initramfs-realworld.cpio.gz" \

@@ -139,7 +139,8 @@ ct_guest() {
         initrd=$(ct_guest_initramfs)
         : > "$log"
         chmod 0666 "$log"
-        "${as[@]}" timeout 180 qemu-system-x86_64 -machine q35,accel=tcg -cpu max -m 256M \
+        # maxcpus=2 keeps the guest's memory barriers under TCG (vt_tcg_smp in tests/integration/lib/vutest.bash).
+        "${as[@]}" timeout 180 qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp 1,maxcpus=2 -m 256M \
                 -object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
                 -kernel "$kernel" -initrd "$initrd" \
                 -append "console=ttyS0 panic=-1 quiet ct.token=$token" \

@@ -56,7 +56,7 @@ mt_qemu() {
         done
         : >"$VT_TMP/$name-console.log"
         "$VT_QEMU" \
-                -machine q35,accel=tcg -cpu "$MT_CPU" -m "$mem" \
+                -machine q35,accel=tcg -cpu "$MT_CPU" -smp "$(vt_tcg_smp 1)" -m "$mem" \
                 -object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem \
                 -chardev "socket,id=vu,path=$sock$chardev_opts" \
                 -device "vhost-user-blk-pci,chardev=vu$device_opts" \

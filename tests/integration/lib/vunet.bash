@@ -133,7 +133,7 @@ qemu_boot_net() {
         VT_BOOTS=$((VT_BOOTS + 1))
         VT_CONSOLE=$VT_TMP/console-$VT_BOOTS.log
         : >"$VT_CONSOLE"
-        "$VT_QEMU" -machine q35,accel=tcg -cpu max -smp "$smp" -m "$mem" \
+        "$VT_QEMU" -machine q35,accel=tcg -cpu max -smp "$(vt_tcg_smp "$smp")" -m "$mem" \
                 -object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem \
                 -chardev "socket,id=c0,path=$sock" \
                 -netdev "vhost-user,id=n0,chardev=c0,queues=$queues" \

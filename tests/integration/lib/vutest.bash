@@ -25,6 +25,17 @@ vt_alive() {
         [[ -n $state && $state != Z ]]
 }
 
+# vt_tcg_smp N — the -smp value for a TCG guest of N vCPUs. TCG emits the guest's memory
+# barriers only when the machine may have more than one vCPU (QEMU 7.2 sets CF_PARALLEL only
+# for max_cpus > 1; tcg_gen_mb() is a no-op otherwise), so a one-vCPU guest's virtio fences
+# vanish and a vhost-user backend running on another host core can miss the guest's used_event
+# update: the completion's notification is suppressed and the guest waits forever (seen as a
+# blk-bench guest hanging in one run of about ten). maxcpus=2 keeps the fences, not a 2nd vCPU.
+vt_tcg_smp() {
+        local n=${1:-1}
+        echo "$n,maxcpus=$((n > 2 ? n : 2))"
+}
+
 vt_log() {
         echo "# $*" >&2
 }
@@ -238,7 +249,7 @@ qemu_boot_blk() {
         # QEMU runs in the background in both modes, so VT_QEMU_PID is QEMU itself (a test may
         # SIGKILL it) and the wait below can also watch the backend.
         "${pin[@]}" "$VT_QEMU" \
-                -machine q35,accel=tcg -cpu max -smp "$smp" -m "$mem" \
+                -machine q35,accel=tcg -cpu max -smp "$(vt_tcg_smp "$smp")" -m "$mem" \
                 -object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem \
                 -chardev "socket,id=vu,path=$sock$reconnect" \
                 -device "vhost-user-blk-pci,chardev=vu${queues:+,num-queues=$queues}${qsize:+,queue-size=$qsize}$packed" \
