@@ -5,7 +5,9 @@
 # qemu-storage-daemon and against vu-sidecar on the same image, alternating the
 # backends over several rounds, the backend pinned to one core and QEMU to the
 # other. Prints the median of each figure, the ratio us/qsd, and each backend's
-# idle RSS and CPU (a guest connected but doing nothing). Figures only: it never
+# idle RSS and CPU (a guest connected but doing nothing); the RSS is split into
+# the backend's own memory (anon + file) and the guest RAM pages it has mapped
+# in by doing I/O on them (shared memory, not the backend's to own). Figures only: it never
 # fails for being slow; it fails only when a backend could not serve the guest.
 #
 # Like is compared with like, in two pairs: vu-sidecar cache=none against qsd
@@ -107,7 +109,7 @@ img_mib=$((mib + 8))
 fallocate -l "${img_mib}M" "$img" 2>/dev/null || dd if=/dev/zero of="$img" bs=1M count="$img_mib" status=none
 sock=$VT_TMP/bench.sock
 
-declare -A results=() idle_rss=() idle_cpu=() failed=()
+declare -A results=() idle_rss=() idle_own=() idle_guest=() idle_cpu=() failed=()
 tests=(seqread-1m seqwrite-1m randread-4k randwrite-4k)
 
 start_backend() {
@@ -135,7 +137,7 @@ cpu_ticks() {
 
 # Runs one backend once: the guest benchmark, then (in round 1) an idle period measured from /proc.
 run_one() {
-        local b=$1 round=$2 pid args line name mbps iops t0 t1 hz rss
+        local b=$1 round=$2 pid args line name mbps iops t0 t1 hz rss own guest
         if ! start_backend "$b" 2>"$VT_TMP/start.err"; then
                 failed[$b]="could not start: $(head -c 300 "$VT_TMP/start.err")"
                 return 0
@@ -155,8 +157,13 @@ run_one() {
                         t0=$(cpu_ticks "$pid")
                         sleep 5
                         t1=$(cpu_ticks "$pid")
-                        rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+                        # VmRSS counts the guest's RAM pages the backend touched (shared memfd, RssShmem)
+                        # beside the backend's own memory (RssAnon + RssFile): say both.
+                        read -r rss own guest < <(awk '/^VmRSS:/ { t = $2 } /^RssAnon:|^RssFile:/ { o += $2 }
+                                /^RssShmem:/ { g = $2 } END { print t, o, g }' "/proc/$pid/status")
                         idle_rss[$b]=$(awk -v k="$rss" 'BEGIN { printf "%.1f MiB", k / 1024 }')
+                        idle_own[$b]=$(awk -v k="$own" 'BEGIN { printf "%.1f MiB", k / 1024 }')
+                        idle_guest[$b]=$(awk -v k="$guest" 'BEGIN { printf "%.1f MiB", k / 1024 }')
                         idle_cpu[$b]=$(awk -v d=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.1f %%", d * 100 / hz / 5 }')
                 fi
         fi
@@ -228,6 +235,9 @@ for c in "${caches[@]}"; do
         done
         q=${idle_rss[qsd-$c]:-n/a} s=${idle_rss[sidecar-$c]:-n/a}
         printf '%-16s %16s %16s %8s\n' "idle RSS" "$q" "$s" "$(ratio "${s% MiB}" "${q% MiB}")"
+        q=${idle_own[qsd-$c]:-n/a} s=${idle_own[sidecar-$c]:-n/a}
+        printf '%-16s %16s %16s %8s\n' "  own memory" "$q" "$s" "$(ratio "${s% MiB}" "${q% MiB}")"
+        printf '%-16s %16s %16s\n' "  guest RAM" "${idle_guest[qsd-$c]:-n/a}" "${idle_guest[sidecar-$c]:-n/a}"
         printf '%-16s %16s %16s\n' "idle CPU (5 s)" "${idle_cpu[qsd-$c]:-n/a}" "${idle_cpu[sidecar-$c]:-n/a}"
 done
 
