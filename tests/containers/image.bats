@@ -18,7 +18,7 @@ teardown() {
 @test "image: FROM-scratch image runs as 65532 with vuctl ping as its health check" {
         local size user hc
         size=$(podman image inspect --format '{{.Size}}' "$CT_IMAGE")
-        echo "# image $CT_IMAGE: $((size / 1024)) KiB" >&3
+        echo "# figure: image $CT_IMAGE: $((size / 1024)) KiB" >&3
         user=$(podman image inspect --format '{{.Config.User}}' "$CT_IMAGE")
         [[ $user == 65532:65532 ]] || { echo "image user is '$user', expected 65532:65532"; false; }
         hc=$(podman image inspect --format '{{.HealthCheck.Test}}' "$CT_IMAGE")
@@ -69,7 +69,7 @@ teardown() {
         echo "$output"
         [[ $status -eq 0 ]]
         rss=$(ct_rss "$pid")
-        echo "# rootful sidecar RSS after serving a guest: $rss KiB" >&3
+        echo "# figure: rootful sidecar RSS after serving a guest: $rss KiB" >&3
 }
 
 @test "rootful: the integration guest's blk checks (serial, flush, discard, write-zeroes) pass through the container" {

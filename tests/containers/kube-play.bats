@@ -58,5 +58,5 @@ dev = json.loads(sys.argv[1])["devices"][0]
 assert dev["id"] == "blk0" and dev["connections"] >= 1, dev
 ' "$output"
         fi
-        echo "# kube-played sidecar RSS after serving a guest: $(ct_rss "$pid") KiB" >&3
+        echo "# figure: kube-played sidecar RSS after serving a guest: $(ct_rss "$pid") KiB" >&3
 }

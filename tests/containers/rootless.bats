@@ -39,11 +39,11 @@ ct_start_rootless() {
         # The daemon runs as the unprivileged user on the host, with no capabilities.
         [[ $(awk '/^Uid:/ { print $3 }' "/proc/$pid/status") == "$CT_USER_UID" ]]
         grep -q '^CapEff:[[:space:]]*0000000000000000$' "/proc/$pid/status"
-        echo "# rootless sidecar RSS before the guest: $(ct_rss "$pid") KiB" >&3
+        echo "# figure: rootless sidecar RSS before the guest: $(ct_rss "$pid") KiB" >&3
 
         ct_guest "$dir/blk0.sock" "$CT_TMP/guest.log" "$token" --as-user
         ct_guest_check "$CT_TMP/guest.log" "$marker" "$token" "$CT_TMP/disk.img"
-        echo "# rootless sidecar RSS after the guest: $(ct_rss "$pid") KiB" >&3
+        echo "# figure: rootless sidecar RSS after the guest: $(ct_rss "$pid") KiB" >&3
 
         run ct_as_user podman healthcheck run "$name"
         echo "$output"

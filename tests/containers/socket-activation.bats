@@ -96,7 +96,7 @@ assert dev["socket_activated"] is True, "socket_activated: %r" % dev["socket_act
 assert dev["connections"] >= 1, "connections: %r" % dev["connections"]
 ' "$output"
         fi
-        echo "# socket-activated sidecar RSS: $(ct_rss "$(podman inspect --format '{{.State.Pid}}' "$name")") KiB" >&3
+        echo "# figure: socket-activated sidecar RSS: $(ct_rss "$(podman inspect --format '{{.State.Pid}}' "$name")") KiB" >&3
 }
 
 @test "socket activation, rootless: an unprivileged user's activator and podman serve that user's QEMU" {

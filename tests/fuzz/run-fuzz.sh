@@ -18,7 +18,7 @@ head -n 12 "$log"
 echo "..."
 tail -n 40 "$log"
 runs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
-echo "$name: ${runs:-unknown} executions in ${secs}s (exit status $rc)"
+echo "# figure: $name: ${runs:-unknown} executions in ${secs}s (exit status $rc)"
 if [ "$rc" -ne 0 ]; then
   echo "$name: the fuzzer found a problem; reproducer(s) in $work/artifacts/:" >&2
   ls -l "$work/artifacts/" >&2

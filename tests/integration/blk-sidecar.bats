@@ -137,7 +137,7 @@ teardown() {
         vt_check bench
         local iops
         iops=$(sed -n 's/^VUTEST-BENCH: name=randread-4k .* iops=\([0-9]*\).*/\1/p' <<<"$output")
-        echo "# randread-4k: $iops IOPS with iops=200" >&3
+        echo "# figure: randread-4k: $iops IOPS with iops=200" >&3
         # A token bucket may let one second's worth through at once: 3 s at 200/s plus a
         # 200 burst averages 267; anything past 300 means the limit is not applied.
         ((iops > 0 && iops <= 300))

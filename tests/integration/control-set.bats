@@ -131,7 +131,7 @@ assert d['status_ioerr'] >= 1, d"
                 secs+=("$(grep -Eo 'secs=[0-9.]+' <<<"$line" | cut -d= -f2)")
                 rates+=("$(grep -Eo 'iops=[0-9]+' <<<"$line" | cut -d= -f2)")
         done < <(grep '^VUTEST: PASS iops' <<<"$output")
-        echo "# 1000 x 4 KiB O_DIRECT writes: ${secs[0]} s unlimited, ${secs[1]} s at iops=200, ${secs[2]} s after iops 0" >&3
+        echo "# figure: 1000 x 4 KiB O_DIRECT writes: ${secs[0]} s unlimited, ${secs[1]} s at iops=200, ${secs[2]} s after iops 0" >&3
         ((${#secs[@]} == 3))
         # The bucket holds one second's worth (200 writes), so 1000 writes need at least
         # 800/200 = 4 s (2% allowed for the guest's clock); more than 6 s is not the limit.

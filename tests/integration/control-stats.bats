@@ -37,7 +37,7 @@ teardown() {
         local rd_ios rd_sec wr_ios wr_sec fl_ios
         rd_ios=$(ct_field io rd_ios) rd_sec=$(ct_field io rd_sectors)
         wr_ios=$(ct_field io wr_ios) wr_sec=$(ct_field io wr_sectors) fl_ios=$(ct_field io fl_ios)
-        echo "# guest kernel: $rd_ios reads ($rd_sec sectors), $wr_ios writes ($wr_sec sectors), $fl_ios flushes" >&3
+        echo "# figure: guest kernel: $rd_ios reads ($rd_sec sectors), $wr_ios writes ($wr_sec sectors), $fl_ios flushes" >&3
         ct_py stats1.json queues1.json -- "
 rd_ios, rd_sec, wr_ios, wr_sec, fl_ios = $rd_ios, $rd_sec, $wr_ios, $wr_sec, $fl_ios
 s, q = j[0]['devices'][0], j[1]['queues']

@@ -65,7 +65,7 @@ print(int(j["active"]), j["log_size_bytes"], j["pages_marked"])'
         local total_ms ram
         total_ms=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("total-time"))' "$output")
         ram=$(python3 -c 'import json,sys; j=json.loads(sys.argv[1])["ram"]; print(j["transferred"] >> 20, j["dirty-sync-count"])' "$output")
-        echo "# migration: ${total_ms} ms, ${ram% *} MiB of RAM sent, ${ram#* } dirty-sync passes; log samples on A (active size pages): ${samples[*]}" >&3
+        echo "# figure: migration: ${total_ms} ms, ${ram% *} MiB of RAM sent, ${ram#* } dirty-sync passes; log samples on A (active size pages): ${samples[*]}" >&3
 
         # Logging was on with a log sized for 512 MiB of guest memory, and A kept marking pages.
         local first=${samples[0]} last=${samples[-1]} grew=0 prev=-1 n
@@ -92,7 +92,7 @@ print(int(j["active"]), j["log_size_bytes"], j["pages_marked"])'
         grep -q '^VUTEST: TICK' <<<"$output"
         local bytes
         bytes=$(mt_field '^VUTEST: PASS verify' bytes)
-        echo "# destination verified $bytes bytes ($(mt_field '^VUTEST: PASS verify' cache-bytes) of them in guest memory the device had written)" >&3
+        echo "# figure: destination verified $bytes bytes ($(mt_field '^VUTEST: PASS verify' cache-bytes) of them in guest memory the device had written)" >&3
         ((bytes > 16777216))
 
         # B took the image over when the destination started its queues.

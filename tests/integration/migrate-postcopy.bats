@@ -58,7 +58,7 @@ postcopy_on() {
         [[ $status -eq 0 ]]
         local pc
         pc=$(python3 -c 'import json,sys; j=json.loads(sys.argv[1])["ram"]; print(j["postcopy-bytes"] >> 20, j["postcopy-requests"])' "$output")
-        echo "# postcopy: ${pc% *} MiB sent after the switch, ${pc#* } page requests from the destination" >&3
+        echo "# figure: postcopy: ${pc% *} MiB sent after the switch, ${pc#* } page requests from the destination" >&3
         # Most of the guest's memory (more than its 32 MiB of parked blocks) came after the switch.
         ((${pc% *} > 48))
 
@@ -70,7 +70,7 @@ postcopy_on() {
         mt_wait_exit "$dst" 120
         mt_verdicts src dst
         mt_check park run unpark verify
-        echo "# destination verified $(mt_field '^VUTEST: PASS verify' bytes) bytes, and $(mt_field '^VUTEST: PASS unpark' bytes) written from memory the source had filled" >&3
+        echo "# figure: destination verified $(mt_field '^VUTEST: PASS verify' bytes) bytes, and $(mt_field '^VUTEST: PASS unpark' bytes) written from memory the source had filled" >&3
         mt_qmp src cmd quit >/dev/null || true
         mt_wait_exit "$src" 20 || true
         vt_stop_clean "$pid_a" sa
@@ -111,7 +111,7 @@ postcopy_on() {
         # The sidecar says why it did not offer PAGEFAULT (protocol feature bit 8), and lives on.
         grep 'Not offering PAGEFAULT' "$VT_TMP/sb.log"
         grep -q 'Not offering PAGEFAULT: postcopy migration is unavailable: the kernel refuses userfaultfd' "$VT_TMP/sb.log"
-        echo "# refused: $(grep -o 'Not offering PAGEFAULT.*' "$VT_TMP/sb.log" | head -n 1)" >&3
+        echo "# figure: refused: $(grep -o 'Not offering PAGEFAULT.*' "$VT_TMP/sb.log" | head -n 1)" >&3
         local pf
         pf=$(grep -Eo 'protocol features 0x[0-9a-f]+' "$VT_TMP/sb.log" | tail -n 1 | awk '{ print $3 }')
         [[ -n $pf ]]

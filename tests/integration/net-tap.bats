@@ -64,7 +64,7 @@ teardown() {
         out_host=$(sha256sum <"$VT_TMP/from-guest" | cut -d' ' -f1)
         in_guest=$(sed -n 's/^VUTEST: SHA256 in \([0-9a-f]*\).*/\1/p' <<<"$output")
         in_host=$(sha256sum <"$VT_TMP/to-guest" | cut -d' ' -f1)
-        echo "# guest→host $out_guest / $out_host; host→guest $in_host / $in_guest" >&3
+        echo "# figure: guest→host $out_guest / $out_host; host→guest $in_host / $in_guest" >&3
         [[ -n $out_guest && $out_guest == "$out_host" ]]
         [[ $(stat -c %s "$VT_TMP/from-guest") == $((4 * 1048576)) ]]
         [[ -n $in_guest && $in_guest == "$in_host" ]]

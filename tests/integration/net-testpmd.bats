@@ -45,7 +45,7 @@ send_and_count() {
                 return 1
         }
         read -r rx_pkts rx_bytes tx_pkts tx_bytes < <(vn_port_stats)
-        echo "# testpmd: tx $tx_pkts frames / $tx_bytes bytes, rx $rx_pkts frames / $rx_bytes bytes" >&3
+        echo "# figure: testpmd: tx $tx_pkts frames / $tx_bytes bytes, rx $rx_pkts frames / $rx_bytes bytes" >&3
 }
 
 @test "net loopback: every frame testpmd sends comes back, same count and bytes (1 queue pair)" {
@@ -105,7 +105,7 @@ send_and_count() {
         t0=$(vn_cpu_ticks "$VT_SIDECAR_PID")
         sleep 5
         t1=$(vn_cpu_ticks "$VT_SIDECAR_PID")
-        echo "# idle CPU: $((t1 - t0)) ticks in 5 s (hz $hz)" >&3
+        echo "# figure: idle CPU: $((t1 - t0)) ticks in 5 s (hz $hz)" >&3
         (((t1 - t0) * 100 <= 2 * 5 * hz))
         vt_stop_clean "$VT_SIDECAR_PID" sidecar
 }

@@ -101,7 +101,7 @@ served_packed() {
 
         local bytes
         bytes=$(mt_field '^VUTEST: PASS verify' bytes)
-        echo "# kills survived: $kills, bytes verified: $bytes" >&3
+        echo "# figure: kills survived: $kills, bytes verified: $bytes" >&3
         ((bytes >= 8388608))
         ! grep -Eq 'AddressSanitizer|runtime error:' "$VT_TMP"/sc-*.log
         vt_stop_clean "$pid" "sc-$kills"

@@ -52,7 +52,7 @@ loop() {
                 return 1
         }
         read -r rx_pkts rx_bytes tx_pkts tx_bytes < <(vn_port_stats)
-        echo "# packed testpmd: tx $tx_pkts frames / $tx_bytes bytes, rx $rx_pkts frames / $rx_bytes bytes" >&3
+        echo "# figure: packed testpmd: tx $tx_pkts frames / $tx_bytes bytes, rx $rx_pkts frames / $rx_bytes bytes" >&3
 }
 
 # The sidecar ran its queues as packed rings.
@@ -119,7 +119,7 @@ ran_packed() {
         local g2b b2g
         g2b=$(vn_stat 'd["queues"][1]["net"]["packets"]')
         b2g=$(vn_stat 'd["queues"][0]["net"]["packets"]')
-        echo "# io loop over 3 s: testpmd tx $tx_pkts rx $rx_pkts; sidecar guest→backend $g2b, backend→guest $b2g" >&3
+        echo "# figure: io loop over 3 s: testpmd tx $tx_pkts rx $rx_pkts; sidecar guest→backend $g2b, backend→guest $b2g" >&3
         # Each received burst is sent again: the loop ran far past the first burst...
         ((rx_pkts > 10000))
         # ...the sidecar took every frame testpmd sent, and returned at least every frame testpmd got.
@@ -167,7 +167,7 @@ ran_packed() {
         out_host=$(sha256sum <"$VT_TMP/from-guest" | cut -d' ' -f1)
         in_guest=$(sed -n 's/^VUTEST: SHA256 in \([0-9a-f]*\).*/\1/p' <<<"$output")
         in_host=$(sha256sum <"$VT_TMP/to-guest" | cut -d' ' -f1)
-        echo "# guest→host $out_guest / $out_host; host→guest $in_host / $in_guest" >&3
+        echo "# figure: guest→host $out_guest / $out_host; host→guest $in_host / $in_guest" >&3
         [[ -n $out_guest && $out_guest == "$out_host" ]]
         [[ -n $in_guest && $in_guest == "$in_host" ]]
         [[ $(vn_stat 'd["net"]["tx"]["bytes"]') -gt $((4 * 1048576)) ]]
