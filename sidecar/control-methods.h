@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * What the io.vusidecar method files share: resolving the "device"
- * parameter, refusing unknown parameters, and small JSON builders. The
- * methods run on the event-loop thread (control-server.c calls them), so
- * they read the daemon's state directly.
+ * parameter, refusing unknown parameters, and small JSON builders
+ * (control-methods.c, which also holds the method table), and the method
+ * handlers of control-status.c, control-mutators.c and control-dump.c. The
+ * methods run on the event-loop thread (control-dispatch.c calls them),
+ * so they read the daemon's state directly.
  */
 #pragma once
 
@@ -31,6 +33,30 @@ int control_check_params(ControlClient *c, json_object *params, const char *cons
 void json_add_u64(json_object *o, const char *key, uint64_t v);
 void json_add_bool(json_object *o, const char *key, bool v);
 void json_add_str(json_object *o, const char *key, const char *v); /* NULL → null */
+
+/*
+ * Adaptive polling is a device feature the daemon may or may not have; it
+ * is bound late so the control socket builds either way and says "not
+ * supported" instead of pretending.
+ */
+int device_set_poll_usec(Device *d, uint64_t usec) __attribute__((weak));
+uint64_t device_get_poll_usec(const Device *d) __attribute__((weak));
+
+/* The methods that read state (control-status.c); any caller may use them. */
+int method_ping(ControlClient *c, json_object *params, unsigned flags, void *userdata);
+int method_get_status(ControlClient *c, json_object *params, unsigned flags, void *userdata);
+int method_get_stats(ControlClient *c, json_object *params, unsigned flags, void *userdata);
+int method_get_queues(ControlClient *c, json_object *params, unsigned flags, void *userdata);
+int method_get_log(ControlClient *c, json_object *params, unsigned flags, void *userdata);
+
+/* The methods that change state (control-mutators.c), all CONTROL_METHOD_MUTATING. */
+int method_set_log_level(ControlClient *c, json_object *params, unsigned flags, void *userdata);
+int method_set_read_only(ControlClient *c, json_object *params, unsigned flags, void *userdata);
+int method_set_limits(ControlClient *c, json_object *params, unsigned flags, void *userdata);
+int method_set_polling(ControlClient *c, json_object *params, unsigned flags, void *userdata);
+int method_set_link(ControlClient *c, json_object *params, unsigned flags, void *userdata);
+int method_resize(ControlClient *c, json_object *params, unsigned flags, void *userdata);
+int method_reset_stats(ControlClient *c, json_object *params, unsigned flags, void *userdata);
 
 /* io.vusidecar.DumpQueue (control-dump.c). */
 int method_dump_queue(ControlClient *c, json_object *params, unsigned flags, void *userdata);

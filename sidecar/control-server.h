@@ -7,7 +7,9 @@
  * replies without ever blocking the loop (a client that does not read is
  * dropped once its output buffer passes a cap). It answers
  * org.varlink.service.GetInfo and GetInterfaceDescription itself.
- * The daemon's methods live in control-methods.c.
+ * It is control-server.c (listening, accepting), control-connection.c
+ * (a client's I/O) and control-dispatch.c (calls, permissions, replies).
+ * The daemon's methods are listed in control-methods.c.
  */
 #pragma once
 

@@ -352,7 +352,7 @@ int net_set_poll(NetDevice *n, NetPollMode mode, uint64_t usec) {
 }
 
 /*
- * The control socket's polling hooks (weak in control-methods.c): a window
+ * The control socket's polling hooks (weak in control-methods.h): a window
  * of 0 switches polling off, anything else makes it adaptive with that
  * window. Only net devices poll.
  */
