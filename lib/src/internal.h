@@ -37,6 +37,8 @@ struct VuVirtqPriv {
         bool ready;                 /* rings translated (vring.desc/avail/used valid) */
         uint16_t resubmit_next;     /* next index into resubmit_list to hand back */
         bool kick_watched;          /* set_watch() active on kick_fd */
+        /* split walker: the region of the last buffer walked, a guess (checked); in dev->regions or NULL */
+        const VuDevRegion *region_hint;
         uint64_t inflight_mask;     /* reserved for packed inflight */
         /* packed ring state (VIRTIO_F_RING_PACKED) */
         struct vring_packed_desc *desc_packed;
@@ -361,6 +363,12 @@ typedef struct VqRingOps {
         /* 1 and @ret if a chain is available, 0 if none, -E2BIG, -EBADMSG (device broken). */
         int (*peek)(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int iov_max, VqPeek *ret);
         void (*commit)(VuDev *dev, VuVirtq *vq, const VqPeek *p);
+        /*
+         * peek() and commit() in one, filling @elem (its sg pointers into
+         * @iov, which is not NULL): vu_queue_pop_into(), the hot path of the
+         * devices that pop without allocating. Returns as peek().
+         */
+        int (*pop_into)(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct iovec *iov, unsigned int iov_max);
         bool (*rewind)(VuDev *dev, VuVirtq *vq, unsigned int num);
         void (*fill)(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int len,
                      unsigned int idx);

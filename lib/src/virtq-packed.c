@@ -664,6 +664,23 @@ static void packed_commit(VuDev *dev, VuVirtq *vq, const VqPeek *p) {
         priv->stats.bytes_out += p->chain.out_bytes;
 }
 
+static int packed_pop_into(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct iovec *iov,
+                           unsigned int iov_max) {
+        VqPeek p;
+        int r;
+
+        r = packed_peek(dev, vq, iov, iov_max, &p);
+        if (r <= 0)
+                return r;
+        packed_commit(dev, vq, &p);
+        elem->index = p.head;
+        elem->out_num = p.chain.out_num;
+        elem->in_num = p.chain.in_num;
+        elem->out_sg = iov;
+        elem->in_sg = iov + p.chain.out_num;
+        return 1;
+}
+
 static bool packed_rewind(VuDev *dev, VuVirtq *vq, unsigned int n) {
         struct VqPackedState *s = vq->priv->packed_state;
         unsigned int num = vq->vring.num, top;
@@ -992,6 +1009,7 @@ const VqRingOps vq_packed_ops = {
         .start = packed_start,
         .peek = packed_peek,
         .commit = packed_commit,
+        .pop_into = packed_pop_into,
         .rewind = packed_rewind,
         .fill = packed_fill,
         .flush = packed_flush,

@@ -314,9 +314,21 @@ _walk_inline_ int walk_indirect(Walk *w, const struct vring_desc *ind, unsigned 
         }
 }
 
-/* vq_split_walk(), inlined into split_peek(): a call per chain showed in the ring bench. */
+/*
+ * vq_split_walk(), inlined into split_peek(): a call per chain showed in the
+ * ring bench. @region_hint (may be NULL) points into dev->regions at the
+ * region the previous chain's last buffer was in: the first buffer of this
+ * one is looked for there first (a guess, checked like any other), and the
+ * region where this chain ended is stored back.
+ *
+ * Most chains are one descriptor (a network frame with its header in front,
+ * a receive buffer), and one descriptor cannot loop: the visited bitmap is
+ * cleared only when the first descriptor has NEXT. Every chain of two or
+ * more is checked exactly as before.
+ */
 _walk_inline_ int split_walk(VuDev *dev, const struct vring_desc *desc, unsigned int num, unsigned int head,
-                             struct iovec *iov, unsigned int iov_max, VqChain *ret, char *err, size_t errlen) {
+                             struct iovec *iov, unsigned int iov_max, VqChain *ret, char *err, size_t errlen,
+                             const VuDevRegion **region_hint) {
         uint64_t visited[VIRTQUEUE_MAX_SIZE / 64];
         Walk w = {
                 .dev = dev,
@@ -326,27 +338,52 @@ _walk_inline_ int split_walk(VuDev *dev, const struct vring_desc *desc, unsigned
                 .errlen = errlen,
         };
         unsigned int i = head;
+        struct vring_desc d;
         int r;
 
-        if (err && errlen > 0)
-                err[0] = 0;
-        if (!dev || !desc || !ret || num == 0 || num > VIRTQUEUE_MAX_SIZE)
-                return walk_fail(&w, "queue size %u invalid", num);
-        if (head >= num)
+        if (_unlikely_(head >= num))
                 return walk_fail(&w, "head %u out of range (queue size %u)", head, num);
-        /* Indexes are below num: only the words they reach need clearing, once per chain. */
-        for (unsigned int k = 0; k < (num + 63) / 64; k++)
-                visited[k] = 0;
+        /* Any entry below nregions is a region: the guess is checked like any other. */
+        if (region_hint && (uintptr_t) *region_hint < (uintptr_t) (dev->regions + dev->nregions))
+                w.region = *region_hint;
 
+        desc_copy(&desc[i], &d);
+
+        /*
+         * The common case, straight through: one non-empty buffer in the
+         * region of the last one. What walk_buffer() checks holds here by
+         * construction (one buffer of at most UINT32_MAX bytes, nothing
+         * before it) or is checked (the range lies in the region, so its end
+         * cannot overflow: region ends do not). Anything else takes the
+         * general path below, with the descriptor already copied.
+         */
+        if (_likely_(!(d.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) && d.len > 0)) {
+                void *p = region_range(w.region, d.addr, d.len);
+                bool write = d.flags & VRING_DESC_F_WRITE;
+
+                if (_likely_(p)) {
+                        if (iov) {
+                                if (_unlikely_(iov_max == 0))
+                                        return -E2BIG;
+                                iov[0] = (struct iovec) { .iov_base = p, .iov_len = d.len };
+                        }
+                        *ret = (VqChain) {
+                                .out_num = !write,
+                                .in_num = write,
+                                .out_bytes = write ? 0 : d.len,
+                                .in_bytes = write ? d.len : 0,
+                        };
+                        return 0;
+                }
+        }
+
+        if (d.flags & VRING_DESC_F_NEXT) {
+                /* A chain: every index is remembered. Only the words below num need clearing. */
+                for (unsigned int k = 0; k < (num + 63) / 64; k++)
+                        visited[k] = 0;
+                visited[head / 64] |= UINT64_C(1) << (head % 64);
+        }
         for (;;) {
-                struct vring_desc d;
-
-                if (visited[i / 64] & (UINT64_C(1) << (i % 64)))
-                        return walk_fail(&w, "descriptor %u: loop in chain", i);
-                visited[i / 64] |= UINT64_C(1) << (i % 64);
-
-                desc_copy(&desc[i], &d);
-
                 if (d.flags & VRING_DESC_F_INDIRECT) {
                         if (d.flags & VRING_DESC_F_NEXT)
                                 return walk_fail(&w, "descriptor %u: both INDIRECT and NEXT", i);
@@ -365,15 +402,25 @@ _walk_inline_ int split_walk(VuDev *dev, const struct vring_desc *desc, unsigned
                         return walk_fail(&w, "descriptor %u: next %u out of range (queue size %u)", i, d.next,
                                          num);
                 i = d.next;
+                if (visited[i / 64] & (UINT64_C(1) << (i % 64)))
+                        return walk_fail(&w, "descriptor %u: loop in chain", i);
+                visited[i / 64] |= UINT64_C(1) << (i % 64);
+                desc_copy(&desc[i], &d);
         }
 
+        if (region_hint && w.region)
+                *region_hint = w.region;
         *ret = w.chain;
         return 0;
 }
 
 int vq_split_walk(VuDev *dev, const struct vring_desc *desc, unsigned int num, unsigned int head,
                   struct iovec *iov, unsigned int iov_max, VqChain *ret, char *err, size_t errlen) {
-        return split_walk(dev, desc, num, head, iov, iov_max, ret, err, errlen);
+        if (err && errlen > 0)
+                err[0] = 0;
+        if (!dev || !desc || !ret || num == 0 || num > VIRTQUEUE_MAX_SIZE)
+                return walk_fail_at(err, errlen, "queue size %u invalid", num);
+        return split_walk(dev, desc, num, head, iov, iov_max, ret, err, errlen, NULL);
 }
 
 /* ---- ring fields ---------------------------------------------------------- */
@@ -495,16 +542,21 @@ static int split_arm_and_recheck(VuDev *dev, VuVirtq *vq) {
         return vq->last_avail_idx != vq->shadow_avail_idx;
 }
 
-static int split_peek(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int iov_max, VqPeek *ret) {
-        unsigned int num = vq->vring.num;
-        VqPeek p = {};
+/*
+ * Find the next chain and walk it into @iov. Fills @ret only when it returns
+ * 1; forced inline so that split_pop_into() keeps @ret in registers.
+ */
+_walk_inline_ int split_peek_inline(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int iov_max,
+                                    VqPeek *ret) {
+        unsigned int num = vq->vring.num, head;
+        bool resubmit = false;
         char err[192];
         int r;
 
-        if (split_resubmit_pending(vq)) {
+        if (_unlikely_(split_resubmit_pending(vq))) {
                 /* Bounded below num when the list was built (vq_inflight_prepare). */
-                p.head = vq->resubmit_list[vq->priv->resubmit_next].index;
-                p.resubmit = true;
+                head = vq->resubmit_list[vq->priv->resubmit_next].index;
+                resubmit = true;
         } else {
                 if (vq->last_avail_idx == vq->shadow_avail_idx) {
                         r = split_avail_refresh(dev, vq);
@@ -516,26 +568,33 @@ static int split_peek(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int i
                                         return r;
                         }
                 }
-                p.head = avail_ring_read(vq, vq->last_avail_idx);
-                if (p.head >= num)
+                head = avail_ring_read(vq, vq->last_avail_idx);
+                if (_unlikely_(head >= num))
                         return split_malformed(dev, vq, "avail ring slot %u: head %u out of range (queue size %u)",
-                                               vq->last_avail_idx % num, p.head, num);
+                                               vq->last_avail_idx % num, head, num);
         }
 
-        r = split_walk(dev, vq->vring.desc, num, p.head, iov, iov_max, &p.chain, err, sizeof(err));
-        if (r == -E2BIG)
-                return r;
-        if (r < 0)
-                return split_malformed(dev, vq, "malformed chain at head %u: %s", p.head, err);
-
-        *ret = p;
+        r = split_walk(dev, vq->vring.desc, num, head, iov, iov_max, &ret->chain, err, sizeof(err),
+                       &vq->priv->region_hint);
+        if (_unlikely_(r < 0)) {
+                if (r == -E2BIG)
+                        return r;
+                return split_malformed(dev, vq, "malformed chain at head %u: %s", head, err);
+        }
+        ret->head = head;
+        ret->resubmit = resubmit;
         return 1;
 }
 
-static void split_commit(VuDev *dev, VuVirtq *vq, const VqPeek *p) {
+static int split_peek(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int iov_max, VqPeek *ret) {
+        /* Written only on success: no copy through a local. */
+        return split_peek_inline(dev, vq, iov, iov_max, ret);
+}
+
+_walk_inline_ void split_commit_inline(VuDev *dev, VuVirtq *vq, const VqPeek *p) {
         struct VuVirtqPriv *priv = vq->priv;
 
-        if (p->resubmit) {
+        if (_unlikely_(p->resubmit)) {
                 /* Already counted in inuse and marked in flight when the list was built. */
                 priv->resubmit_next++;
                 priv->stats.resubmitted++;
@@ -547,11 +606,33 @@ static void split_commit(VuDev *dev, VuVirtq *vq, const VqPeek *p) {
                 if (vq->inflight) /* no inflight buffer, the usual case: not even a call */
                         vq_inflight_pop(dev, vq, p->head);
                 /* Ask for a kick once the driver goes past what we took, unless notifications are off. */
-                if (vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX) && vq->notification)
+                if (vq->notification && vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX))
                         avail_event_write(dev, vq, vq->last_avail_idx);
         }
         priv->stats.popped++;
         priv->stats.bytes_out += p->chain.out_bytes;
+}
+
+static void split_commit(VuDev *dev, VuVirtq *vq, const VqPeek *p) {
+        split_commit_inline(dev, vq, p);
+}
+
+/* peek + commit for vu_queue_pop_into(), in one call and without a VqPeek in memory. */
+static int split_pop_into(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct iovec *iov,
+                          unsigned int iov_max) {
+        VqPeek p = {};
+        int r;
+
+        r = split_peek_inline(dev, vq, iov, iov_max, &p);
+        if (r <= 0)
+                return r;
+        split_commit_inline(dev, vq, &p);
+        elem->index = p.head;
+        elem->out_num = p.chain.out_num;
+        elem->in_num = p.chain.in_num;
+        elem->out_sg = iov;
+        elem->in_sg = iov + p.chain.out_num;
+        return 1;
 }
 
 static bool split_rewind(VuDev *dev, VuVirtq *vq, unsigned int num) {
@@ -766,6 +847,7 @@ const VqRingOps vq_split_ops = {
         .start = split_start,
         .peek = split_peek,
         .commit = split_commit,
+        .pop_into = split_pop_into,
         .rewind = split_rewind,
         .fill = split_fill,
         .flush = split_flush,

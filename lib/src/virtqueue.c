@@ -397,23 +397,21 @@ static void vq_element_set(VuVirtqElement *elem, const VqPeek *p, struct iovec *
 
 _public_ int vu_queue_pop_into(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct iovec *iov,
                                unsigned int iov_max) {
-        VqPeek p;
+        struct iovec none[1];
         int r;
 
-        if (!dev || !vq || !elem || (!iov && iov_max > 0))
+        if (_unlikely_(!dev || !vq || !elem || (!iov && iov_max > 0)))
                 return -EINVAL;
         if (!vq_poppable(dev, vq))
                 return 0;
+        if (_likely_(iov))
+                return vq_ops(vq)->pop_into(dev, vq, elem, iov, iov_max);
 
         /* A NULL array would mean "count only" to the walker: give it a real (empty) one. */
-        struct iovec none[1];
-        r = vq_ops(vq)->peek(dev, vq, iov ?: none, iov ? iov_max : 0, &p);
-        if (r <= 0)
-                return r;
-
-        vq_ops(vq)->commit(dev, vq, &p);
-        vq_element_set(elem, &p, iov);
-        return 1;
+        r = vq_ops(vq)->pop_into(dev, vq, elem, none, 0);
+        if (r > 0)
+                elem->out_sg = elem->in_sg = NULL; /* a chain of only empty buffers has no iovecs */
+        return r;
 }
 
 /*
