@@ -196,7 +196,38 @@ const char *net_size_bucket_to_string(NetSizeBucket b);
 
 /* ---- net.c: counters and helpers the data paths share ---- */
 
+static inline NetSizeBucket net_size_bucket(uint64_t len) {
+        if (len <= 64)
+                return NET_SIZE_64;
+        if (len <= 127)
+                return NET_SIZE_65_127;
+        if (len <= 255)
+                return NET_SIZE_128_255;
+        if (len <= 511)
+                return NET_SIZE_256_511;
+        if (len <= 1023)
+                return NET_SIZE_512_1023;
+        if (len <= 1518)
+                return NET_SIZE_1024_1518;
+        return NET_SIZE_1519_MAX;
+}
+
+/* Frames of one pass, counted per frame on the stack and added to a queue's counters once. */
+typedef struct NetTally {
+        uint64_t packets;
+        uint64_t bytes;
+        uint64_t sizes[_NET_SIZE_MAX];
+} NetTally;
+
+static inline void net_tally_frame(NetTally *t, uint64_t len) {
+        t->packets++;
+        t->bytes += len;
+        t->sizes[net_size_bucket(len)]++;
+}
+
 void net_count_frame(NetDevice *n, unsigned int qidx, uint64_t len);
+/* Add a pass's frames to virtqueue @qidx's counters. */
+void net_count_tally(NetDevice *n, unsigned int qidx, const NetTally *t);
 void net_count_drop(NetDevice *n, unsigned int qidx, NetDrop why);
 VuVirtq *net_queue(NetDevice *n, unsigned int qidx);
 /* True when virtqueue @qidx may be popped: started, enabled, and no detach under way. */

@@ -195,7 +195,9 @@ static int loopback_take_rx(NetPair *p, VuVirtq *rx, uint64_t need, NetDrop *ret
                         *ret_drop = NET_DROP_MALFORMED;
                         return 0;
                 }
-                p->rx_len[ne] = (uint32_t) MIN(net_iov_size(e->in_sg, e->in_num), (uint64_t) UINT32_MAX);
+                /* The walker bounds a chain to UINT32_MAX bytes. */
+                p->rx_len[ne] = (uint32_t) (e->in_num == 1 ? e->in_sg[0].iov_len
+                                                           : MIN(net_iov_size(e->in_sg, e->in_num), (uint64_t) UINT32_MAX));
                 cap += p->rx_len[ne];
                 iov_used += e->out_num + e->in_num;
                 ne++;
@@ -213,12 +215,13 @@ static int loopback_take_rx(NetPair *p, VuVirtq *rx, uint64_t need, NetDrop *ret
  * frame is done with (delivered or dropped and counted), -EAGAIN when it
  * must wait for receive buffers.
  */
-static int loopback_frame(NetPair *p, VuVirtq *rx, const VuVirtqElement *te) {
+static int loopback_frame(NetPair *p, VuVirtq *rx, const VuVirtqElement *te, NetTally *tally) {
         NetDevice *n = p->net;
         VuDev *vu = &n->dev.vu;
         unsigned int txq = net_tx_qidx(p->index), rxq = net_rx_qidx(p->index), hdr_len = n->hdr_len;
+        const struct iovec *out = te->out_sg;
         struct virtio_net_hdr_mrg_rxbuf h = {};
-        uint64_t out_len = net_iov_size(te->out_sg, te->out_num), frame_len;
+        uint64_t out_len = te->out_num == 1 ? out[0].iov_len : net_iov_size(out, te->out_num), frame_len;
         uint16_t csum_start = 0, csum_offset = 0;
         bool fix_csum = false;
         NetDrop why = NET_DROP_NO_RX_BUFFER;
@@ -240,7 +243,11 @@ static int loopback_frame(NetPair *p, VuVirtq *rx, const VuVirtqElement *te) {
                 return 0;
         }
 
-        net_iov_to_buf(te->out_sg, te->out_num, 0, &h, hdr_len);
+        /* Read once from guest memory, into our copy; usually whole in the first buffer. */
+        if (_likely_(hdr_len == sizeof(h) && out[0].iov_len >= sizeof(h)))
+                memcpy(&h, out[0].iov_base, sizeof(h));
+        else
+                net_iov_to_buf(out, te->out_num, 0, &h, hdr_len);
         gso = h.hdr.gso_type & (uint8_t) ~VIRTIO_NET_HDR_GSO_ECN;
         if (gso != VIRTIO_NET_HDR_GSO_NONE &&
             (gso >= 8 || !(n->guest_gso & (1u << gso)) ||
@@ -284,14 +291,40 @@ static int loopback_frame(NetPair *p, VuVirtq *rx, const VuVirtqElement *te) {
                 h.hdr.flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
         if (hdr_len >= sizeof(struct virtio_net_hdr_mrg_rxbuf))
                 h.num_buffers = htole16((uint16_t) ne);
-        rx_elems_write(p, (unsigned) ne, 0, &h, hdr_len);
 
-        /* The frame itself: one copy, transmit buffers → receive buffers. */
-        {
+        if (_likely_(ne == 1 && p->rx_elems[0].in_num == 1)) {
+                /*
+                 * One contiguous receive buffer, the usual case: the header,
+                 * then one copy per transmit buffer. take_rx() made sure it
+                 * holds hdr_len + frame_len, which is what the transmit
+                 * buffers hold.
+                 */
+                uint8_t *dst = p->rx_elems[0].in_sg[0].iov_base;
+                size_t skip = hdr_len, pos = hdr_len;
+
+                if (hdr_len == sizeof(h))
+                        memcpy(dst, &h, sizeof(h));
+                else
+                        memcpy(dst, &h, hdr_len);
+                for (unsigned int i = 0; i < te->out_num; i++) {
+                        size_t l = out[i].iov_len;
+
+                        if (skip >= l) {
+                                skip -= l;
+                                continue;
+                        }
+                        memcpy(dst + pos, (const uint8_t *) out[i].iov_base + skip, l - skip);
+                        pos += l - skip;
+                        skip = 0;
+                }
+                p->rx_len[0] = (uint32_t) pos;
+        } else {
                 IovCursor src;
                 size_t left = frame_len;
 
-                cursor_init(&src, te->out_sg, te->out_num, hdr_len);
+                rx_elems_write(p, (unsigned) ne, 0, &h, hdr_len);
+                /* The frame itself: one copy, transmit buffers → receive buffers. */
+                cursor_init(&src, out, te->out_num, hdr_len);
                 off = hdr_len;
                 for (int j = 0; j < ne; j++) {
                         const VuVirtqElement *e = &p->rx_elems[j];
@@ -315,8 +348,8 @@ static int loopback_frame(NetPair *p, VuVirtq *rx, const VuVirtqElement *te) {
 
         for (int j = 0; j < ne; j++)
                 vu_queue_fill(vu, rx, &p->rx_elems[j], p->rx_len[j], p->rx_used++);
-        net_count_frame(n, txq, frame_len);
-        net_count_frame(n, rxq, frame_len);
+        /* Counted on both queues when the pass ends. */
+        net_tally_frame(tally, frame_len);
         return 0;
 }
 
@@ -338,6 +371,7 @@ unsigned int net_loopback_run(NetPair *p, unsigned int budget) {
         NetDevice *n = p->net;
         VuDev *vu = &n->dev.vu;
         unsigned int txq = net_tx_qidx(p->index), rxq = net_rx_qidx(p->index), taken = 0;
+        NetTally tally = {};
         VuVirtq *tx, *rx;
 
         if (!net_queue_usable(n, txq))
@@ -366,7 +400,7 @@ unsigned int net_loopback_run(NetPair *p, unsigned int budget) {
                 }
                 if (k < 0)
                         break;
-                if (loopback_frame(p, rx, &te) == -EAGAIN) {
+                if (loopback_frame(p, rx, &te, &tally) == -EAGAIN) {
                         (void) vu_queue_rewind(vu, tx, 1);
                         if (net_pair_wait_rx(p))
                                 continue;
@@ -374,6 +408,10 @@ unsigned int net_loopback_run(NetPair *p, unsigned int budget) {
                 }
                 vu_queue_fill(vu, tx, &te, 0, p->tx_used++);
                 taken++;
+        }
+        if (tally.packets > 0) {
+                net_count_tally(n, txq, &tally);
+                net_count_tally(n, rxq, &tally);
         }
         net_pair_flush(p);
         return taken;

@@ -35,28 +35,21 @@ bool device_is_net(const Device *d) {
 
 /* ---- counters ------------------------------------------------------------ */
 
-static NetSizeBucket net_size_bucket(uint64_t len) {
-        if (len <= 64)
-                return NET_SIZE_64;
-        if (len <= 127)
-                return NET_SIZE_65_127;
-        if (len <= 255)
-                return NET_SIZE_128_255;
-        if (len <= 511)
-                return NET_SIZE_256_511;
-        if (len <= 1023)
-                return NET_SIZE_512_1023;
-        if (len <= 1518)
-                return NET_SIZE_1024_1518;
-        return NET_SIZE_1519_MAX;
-}
-
 void net_count_frame(NetDevice *n, unsigned int qidx, uint64_t len) {
         NetQueueStats *st = &n->qstats[qidx];
 
         st->packets++;
         st->bytes += len;
         st->sizes[net_size_bucket(len)]++;
+}
+
+void net_count_tally(NetDevice *n, unsigned int qidx, const NetTally *t) {
+        NetQueueStats *st = &n->qstats[qidx];
+
+        st->packets += t->packets;
+        st->bytes += t->bytes;
+        for (unsigned int k = 0; k < _NET_SIZE_MAX; k++)
+                st->sizes[k] += t->sizes[k];
 }
 
 void net_count_drop(NetDevice *n, unsigned int qidx, NetDrop why) {
