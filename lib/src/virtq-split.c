@@ -316,7 +316,8 @@ _walk_inline_ int walk_indirect(Walk *w, const struct vring_desc *ind, unsigned 
 
 /*
  * vq_split_walk(), inlined into split_peek(): a call per chain showed in the
- * ring bench. @region_hint (may be NULL) points into dev->regions at the
+ * ring bench. @first, if not NULL, is the caller's copy of desc[@head],
+ * used instead of reading it again. @region_hint (may be NULL) points into dev->regions at the
  * region the previous chain's last buffer was in: the first buffer of this
  * one is looked for there first (a guess, checked like any other), and the
  * region where this chain ended is stored back.
@@ -327,8 +328,8 @@ _walk_inline_ int walk_indirect(Walk *w, const struct vring_desc *ind, unsigned 
  * more is checked exactly as before.
  */
 _walk_inline_ int split_walk(VuDev *dev, const struct vring_desc *desc, unsigned int num, unsigned int head,
-                             struct iovec *iov, unsigned int iov_max, VqChain *ret, char *err, size_t errlen,
-                             const VuDevRegion **region_hint) {
+                             const struct vring_desc *first, struct iovec *iov, unsigned int iov_max,
+                             VqChain *ret, char *err, size_t errlen, const VuDevRegion **region_hint) {
         uint64_t visited[VIRTQUEUE_MAX_SIZE / 64];
         Walk w = {
                 .dev = dev,
@@ -347,7 +348,10 @@ _walk_inline_ int split_walk(VuDev *dev, const struct vring_desc *desc, unsigned
         if (region_hint && (uintptr_t) *region_hint < (uintptr_t) (dev->regions + dev->nregions))
                 w.region = *region_hint;
 
-        desc_copy(&desc[i], &d);
+        if (first)
+                d = *first; /* the caller's copy of desc[head] */
+        else
+                desc_copy(&desc[i], &d);
 
         /*
          * The common case, straight through: one non-empty buffer in the
@@ -420,7 +424,7 @@ int vq_split_walk(VuDev *dev, const struct vring_desc *desc, unsigned int num, u
                 err[0] = 0;
         if (!dev || !desc || !ret || num == 0 || num > VIRTQUEUE_MAX_SIZE)
                 return walk_fail_at(err, errlen, "queue size %u invalid", num);
-        return split_walk(dev, desc, num, head, iov, iov_max, ret, err, errlen, NULL);
+        return split_walk(dev, desc, num, head, NULL, iov, iov_max, ret, err, errlen, NULL);
 }
 
 /* ---- ring fields ---------------------------------------------------------- */
@@ -544,16 +548,20 @@ static int split_arm_and_recheck(VuDev *dev, VuVirtq *vq) {
 
 /*
  * Find the next chain and walk it into @iov. Fills @ret only when it returns
- * 1; forced inline so that split_pop_into() keeps @ret in registers.
+ * 1; forced inline so that its callers keep @ret in registers. With @first,
+ * the caller already read the avail ring (@head, checked below num) and
+ * copied desc[@head] into @first; nothing is read twice.
  */
 _walk_inline_ int split_peek_inline(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int iov_max,
-                                    VqPeek *ret) {
-        unsigned int num = vq->vring.num, head;
+                                    VqPeek *ret, unsigned int head, const struct vring_desc *first) {
+        unsigned int num = vq->vring.num;
         bool resubmit = false;
         char err[192];
         int r;
 
-        if (_unlikely_(split_resubmit_pending(vq))) {
+        if (first) {
+                /* taken from the avail ring by the caller */
+        } else if (_unlikely_(split_resubmit_pending(vq))) {
                 /* Bounded below num when the list was built (vq_inflight_prepare). */
                 head = vq->resubmit_list[vq->priv->resubmit_next].index;
                 resubmit = true;
@@ -574,7 +582,7 @@ _walk_inline_ int split_peek_inline(VuDev *dev, VuVirtq *vq, struct iovec *iov, 
                                                vq->last_avail_idx % num, head, num);
         }
 
-        r = split_walk(dev, vq->vring.desc, num, head, iov, iov_max, &ret->chain, err, sizeof(err),
+        r = split_walk(dev, vq->vring.desc, num, head, first, iov, iov_max, &ret->chain, err, sizeof(err),
                        &vq->priv->region_hint);
         if (_unlikely_(r < 0)) {
                 if (r == -E2BIG)
@@ -588,7 +596,7 @@ _walk_inline_ int split_peek_inline(VuDev *dev, VuVirtq *vq, struct iovec *iov, 
 
 static int split_peek(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int iov_max, VqPeek *ret) {
         /* Written only on success: no copy through a local. */
-        return split_peek_inline(dev, vq, iov, iov_max, ret);
+        return split_peek_inline(dev, vq, iov, iov_max, ret, 0, NULL);
 }
 
 _walk_inline_ void split_commit_inline(VuDev *dev, VuVirtq *vq, const VqPeek *p) {
@@ -617,13 +625,20 @@ static void split_commit(VuDev *dev, VuVirtq *vq, const VqPeek *p) {
         split_commit_inline(dev, vq, p);
 }
 
-/* peek + commit for vu_queue_pop_into(), in one call and without a VqPeek in memory. */
-static int split_pop_into(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct iovec *iov,
-                          unsigned int iov_max) {
+/*
+ * vu_queue_pop_into() for every chain the short path below does not take:
+ * the general walk, resubmission, an empty-looking ring. @first as for
+ * split_peek_inline().
+ */
+static int split_pop_into_slow(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct iovec *iov,
+                               unsigned int iov_max, unsigned int head, const struct vring_desc *first)
+        __attribute__((noinline));
+static int split_pop_into_slow(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct iovec *iov,
+                               unsigned int iov_max, unsigned int head, const struct vring_desc *first) {
         VqPeek p = {};
         int r;
 
-        r = split_peek_inline(dev, vq, iov, iov_max, &p);
+        r = split_peek_inline(dev, vq, iov, iov_max, &p, head, first);
         if (r <= 0)
                 return r;
         split_commit_inline(dev, vq, &p);
@@ -632,6 +647,60 @@ static int split_pop_into(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct 
         elem->in_num = p.chain.in_num;
         elem->out_sg = iov;
         elem->in_sg = iov + p.chain.out_num;
+        return 1;
+}
+
+/*
+ * peek + commit for vu_queue_pop_into(). The common chain (one non-empty
+ * buffer in the region of the queue's last one, from the avail ring, its
+ * index already read) is taken here with few live values; everything else,
+ * and every refusal, is split_pop_into_slow()'s, which gets the head and the
+ * descriptor as read here. The checks are the walker's: head below num,
+ * neither NEXT nor INDIRECT, the whole range inside one region.
+ */
+static int split_pop_into(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct iovec *iov,
+                          unsigned int iov_max) {
+        struct VuVirtqPriv *priv = vq->priv;
+        const VuDevRegion *region = priv->region_hint;
+        unsigned int head;
+        struct vring_desc d;
+        bool write;
+        void *p;
+
+        if (_unlikely_(vq->last_avail_idx == vq->shadow_avail_idx || split_resubmit_pending(vq)))
+                return split_pop_into_slow(dev, vq, elem, iov, iov_max, 0, NULL);
+
+        head = avail_ring_read(vq, vq->last_avail_idx);
+        if (_unlikely_(head >= vq->vring.num))
+                return split_pop_into_slow(dev, vq, elem, iov, iov_max, 0, NULL); /* reads it again to refuse it */
+        desc_copy(&vq->vring.desc[head], &d);
+
+        if (_unlikely_((d.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) || d.len == 0 || iov_max == 0 ||
+                       (uintptr_t) region >= (uintptr_t) (dev->regions + dev->nregions)))
+                return split_pop_into_slow(dev, vq, elem, iov, iov_max, head, &d);
+        p = region_range(region, d.addr, d.len);
+        if (_unlikely_(!p))
+                return split_pop_into_slow(dev, vq, elem, iov, iov_max, head, &d);
+
+        write = d.flags & VRING_DESC_F_WRITE;
+        iov[0] = (struct iovec) { .iov_base = p, .iov_len = d.len };
+
+        /* split_commit_inline() for a chain from the avail ring. */
+        vq->last_avail_idx++;
+        vq->inuse++;
+        if (vq->inflight)
+                vq_inflight_pop(dev, vq, head);
+        if (vq->notification && vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX))
+                avail_event_write(dev, vq, vq->last_avail_idx);
+        priv->stats.popped++;
+        if (!write)
+                priv->stats.bytes_out += d.len;
+
+        elem->index = head;
+        elem->out_num = !write;
+        elem->in_num = write;
+        elem->out_sg = iov;
+        elem->in_sg = iov + !write;
         return 1;
 }
 
