@@ -159,23 +159,28 @@ static void rx_elems_write(NetPair *p, unsigned int ne, size_t offset, const voi
         }
 }
 
+/* Receive bytes of a popped element: the walker bounds a chain to UINT32_MAX bytes. */
+static inline uint32_t rx_elem_len(const VuVirtqElement *e) {
+        if (_likely_(e->in_num == 1))
+                return (uint32_t) e->in_sg[0].iov_len;
+        return (uint32_t) MIN(net_iov_size(e->in_sg, e->in_num), (uint64_t) UINT32_MAX);
+}
+
 /*
- * Take receive buffers for @need bytes into p->rx_elems. Returns the
- * number taken, 0 if the frame must be dropped (why in @ret_drop), or
- * -EAGAIN if the ring has not enough buffers yet. Nothing stays taken
- * unless the return is positive.
+ * loopback_take_rx() past its first element: @ne elements (holding @cap
+ * bytes) are taken, more are needed, or pop returned @k. Out of line: the
+ * usual frame fits the first buffer.
  */
-static int loopback_take_rx(NetPair *p, VuVirtq *rx, uint64_t need, NetDrop *ret_drop) {
+static int take_rx_more(NetPair *p, VuVirtq *rx, uint64_t need, unsigned int ne, uint64_t cap, int k,
+                        NetDrop *ret_drop) __attribute__((noinline));
+static int take_rx_more(NetPair *p, VuVirtq *rx, uint64_t need, unsigned int ne, uint64_t cap, int k,
+                        NetDrop *ret_drop) {
         NetDevice *n = p->net;
         VuDev *vu = &n->dev.vu;
-        unsigned int ne = 0, iov_used = 0;
         unsigned int max_elems = n->mrg_rxbuf ? NET_RX_ELEMS_MAX : 1;
-        uint64_t cap = 0;
+        unsigned int iov_used = ne > 0 ? p->rx_elems[0].out_num + p->rx_elems[0].in_num : 0;
 
-        while (cap < need && ne < max_elems) {
-                VuVirtqElement *e = &p->rx_elems[ne];
-                int k = vu_queue_pop_into(vu, rx, e, p->rx_iov + iov_used, NET_RX_IOV_MAX - iov_used);
-
+        for (;;) {
                 if (k == 0) {
                         (void) vu_queue_rewind(vu, rx, ne);
                         if (p->hold_expired) {
@@ -195,19 +200,83 @@ static int loopback_take_rx(NetPair *p, VuVirtq *rx, uint64_t need, NetDrop *ret
                         *ret_drop = NET_DROP_MALFORMED;
                         return 0;
                 }
-                /* The walker bounds a chain to UINT32_MAX bytes. */
-                p->rx_len[ne] = (uint32_t) (e->in_num == 1 ? e->in_sg[0].iov_len
-                                                           : MIN(net_iov_size(e->in_sg, e->in_num), (uint64_t) UINT32_MAX));
-                cap += p->rx_len[ne];
-                iov_used += e->out_num + e->in_num;
-                ne++;
+                if (cap >= need)
+                        return (int) ne;
+                if (ne >= max_elems) {
+                        (void) vu_queue_rewind(vu, rx, ne);
+                        *ret_drop = NET_DROP_RX_BUFFER_TOO_SMALL;
+                        return 0;
+                }
+
+                VuVirtqElement *e = &p->rx_elems[ne];
+
+                k = vu_queue_pop_into(vu, rx, e, p->rx_iov + iov_used, NET_RX_IOV_MAX - iov_used);
+                if (k > 0) {
+                        p->rx_len[ne] = rx_elem_len(e);
+                        cap += p->rx_len[ne];
+                        iov_used += e->out_num + e->in_num;
+                        ne++;
+                }
         }
-        if (cap < need) {
-                (void) vu_queue_rewind(vu, rx, ne);
-                *ret_drop = NET_DROP_RX_BUFFER_TOO_SMALL;
-                return 0;
+}
+
+/*
+ * Take receive buffers for @need bytes into p->rx_elems. Returns the
+ * number taken, 0 if the frame must be dropped (why in @ret_drop), or
+ * -EAGAIN if the ring has not enough buffers yet. Nothing stays taken
+ * unless the return is positive.
+ */
+static inline int loopback_take_rx(NetPair *p, VuVirtq *rx, uint64_t need, NetDrop *ret_drop) {
+        VuVirtqElement *e = &p->rx_elems[0];
+        int k = vu_queue_pop_into(&p->net->dev.vu, rx, e, p->rx_iov, NET_RX_IOV_MAX);
+
+        if (_likely_(k > 0)) {
+                p->rx_len[0] = rx_elem_len(e);
+                if (_likely_(p->rx_len[0] >= need))
+                        return 1;
+                return take_rx_more(p, rx, need, 1, p->rx_len[0], k, ret_drop);
         }
-        return (int) ne;
+        return take_rx_more(p, rx, need, 0, 0, k, ret_drop);
+}
+
+/*
+ * Spread header and frame over @ne receive elements (any shape), and
+ * complete the checksum if @fix_csum; rx_len[] ends up as the bytes each
+ * element received. Out of line: the usual frame takes one buffer.
+ */
+static void loopback_copy_general(NetPair *p, const VuVirtqElement *te, int ne, const void *h, size_t hdr_len,
+                                  uint64_t frame_len) __attribute__((noinline));
+static void loopback_copy_general(NetPair *p, const VuVirtqElement *te, int ne, const void *h, size_t hdr_len,
+                                  uint64_t frame_len) {
+        IovCursor src;
+        size_t left = frame_len, off = hdr_len;
+
+        rx_elems_write(p, (unsigned) ne, 0, h, hdr_len);
+        /* The frame itself: one copy, transmit buffers → receive buffers. */
+        cursor_init(&src, te->out_sg, te->out_num, hdr_len);
+        for (int j = 0; j < ne; j++) {
+                const VuVirtqElement *e = &p->rx_elems[j];
+                size_t room = p->rx_len[j] > off ? p->rx_len[j] - off : 0, c;
+
+                c = cursor_copy_to(&src, e->in_sg, e->in_num, off, MIN(room, left));
+                left -= c;
+                p->rx_len[j] = (uint32_t) (off + c);
+                off = 0;
+        }
+}
+
+/* Complete the partial checksum the sender left for us, in the receive buffers. */
+static void loopback_fix_csum(NetPair *p, const VuVirtqElement *te, int ne, size_t hdr_len, uint64_t frame_len,
+                              uint16_t csum_start, uint16_t csum_offset) __attribute__((noinline));
+static void loopback_fix_csum(NetPair *p, const VuVirtqElement *te, int ne, size_t hdr_len, uint64_t frame_len,
+                              uint16_t csum_start, uint16_t csum_offset) {
+        uint16_t sum = iov_inet_csum(te->out_sg, te->out_num, hdr_len + (size_t) csum_start,
+                                     (size_t) (frame_len - csum_start));
+
+        if (sum == 0 && csum_offset == 6)
+                sum = 0xffff; /* UDP: zero means "no checksum" */
+        sum = htobe16(sum);
+        rx_elems_write(p, (unsigned) ne, hdr_len + (size_t) csum_start + csum_offset, &sum, 2);
 }
 
 /*
@@ -226,7 +295,6 @@ static int loopback_frame(NetPair *p, VuVirtq *rx, const VuVirtqElement *te, Net
         bool fix_csum = false;
         NetDrop why = NET_DROP_NO_RX_BUFFER;
         uint8_t gso;
-        size_t off;
         int ne;
 
         if (te->in_num > 0 || out_len < hdr_len) {
@@ -318,33 +386,10 @@ static int loopback_frame(NetPair *p, VuVirtq *rx, const VuVirtqElement *te, Net
                         skip = 0;
                 }
                 p->rx_len[0] = (uint32_t) pos;
-        } else {
-                IovCursor src;
-                size_t left = frame_len;
-
-                rx_elems_write(p, (unsigned) ne, 0, &h, hdr_len);
-                /* The frame itself: one copy, transmit buffers → receive buffers. */
-                cursor_init(&src, out, te->out_num, hdr_len);
-                off = hdr_len;
-                for (int j = 0; j < ne; j++) {
-                        const VuVirtqElement *e = &p->rx_elems[j];
-                        size_t room = p->rx_len[j] > off ? p->rx_len[j] - off : 0, c;
-
-                        c = cursor_copy_to(&src, e->in_sg, e->in_num, off, MIN(room, left));
-                        left -= c;
-                        p->rx_len[j] = (uint32_t) (off + c);
-                        off = 0;
-                }
-        }
-        if (fix_csum) {
-                uint16_t sum = iov_inet_csum(te->out_sg, te->out_num, hdr_len + (size_t) csum_start,
-                                             (size_t) (frame_len - csum_start));
-
-                if (sum == 0 && csum_offset == 6)
-                        sum = 0xffff; /* UDP: zero means "no checksum" */
-                sum = htobe16(sum);
-                rx_elems_write(p, (unsigned) ne, hdr_len + (size_t) csum_start + csum_offset, &sum, 2);
-        }
+        } else
+                loopback_copy_general(p, te, ne, &h, hdr_len, frame_len);
+        if (_unlikely_(fix_csum))
+                loopback_fix_csum(p, te, ne, hdr_len, frame_len, csum_start, csum_offset);
 
         for (int j = 0; j < ne; j++)
                 vu_queue_fill(vu, rx, &p->rx_elems[j], p->rx_len[j], p->rx_used++);
