@@ -37,7 +37,7 @@ struct VuVirtqPriv {
         bool ready;                 /* rings translated (vring.desc/avail/used valid) */
         uint16_t resubmit_next;     /* next index into resubmit_list to hand back */
         bool kick_watched;          /* set_watch() active on kick_fd */
-        /* split walker: the region of the last buffer walked, a guess (checked); in dev->regions or NULL */
+        /* ring walkers: the region of the last buffer walked, a guess (checked); in dev->regions or NULL */
         const VuDevRegion *region_hint;
         uint64_t inflight_mask;     /* reserved for packed inflight */
         /* packed ring state (VIRTIO_F_RING_PACKED) */
@@ -316,6 +316,28 @@ void vq_update_kick_watch(VuDev *dev, VuVirtq *vq);
 
 /* A kick arrived (eventfd or in-band VRING_KICK): count it and run the handler. */
 void vq_kicked(VuDev *dev, VuVirtq *vq);
+
+/*
+ * Host address of [gpa, gpa+len) (len > 0) if it lies wholly in region @r
+ * (may be NULL), else NULL; the ring walkers' inline translation against the
+ * region of the last buffer. Region ends do not overflow (message.c checks
+ * them), so neither does a range found inside one.
+ */
+static inline void *vq_region_range(const VuDevRegion *r, uint64_t gpa, uint64_t len) {
+        uint64_t off;
+
+        if (!r || gpa < r->gpa)
+                return NULL;
+        off = gpa - r->gpa;
+        if (off >= r->size || len > r->size - off)
+                return NULL;
+        return (uint8_t *) (uintptr_t) (r->mmap_addr + r->mmap_offset) + off;
+}
+
+/* Whether @r (a walker's region guess, NULL or an entry of dev->regions) is below nregions. */
+static inline bool vq_region_hint_valid(const VuDev *dev, const VuDevRegion *r) {
+        return (uintptr_t) r < (uintptr_t) (dev->regions + dev->nregions);
+}
 
 /* ---- virtq-split.c: the split ring (split-ring.tex) ---------------------- */
 

@@ -107,6 +107,7 @@ typedef struct Walk {
         bool seen_write;
         uint64_t total;
         VqChain chain;
+        const VuDevRegion *region; /* where the last buffer was: the next is likely there too */
         char *err;
         size_t errlen;
 } Walk;
@@ -151,6 +152,7 @@ static int walk_buffer(Walk *w, const struct vring_packed_desc *d, unsigned int 
         const char *where = indirect ? "indirect descriptor" : "descriptor";
         bool write = d->flags & VRING_DESC_F_WRITE;
         uint64_t gpa = d->addr, left = d->len;
+        void *p;
         int r;
 
         if (++w->nbuf > VU_MAX_CHAIN_LEN)
@@ -168,11 +170,27 @@ static int walk_buffer(Walk *w, const struct vring_packed_desc *d, unsigned int 
                 return walk_fail(w, "%s %u: addr 0x%" PRIx64 " + len %" PRIu32 " overflows", where, at,
                                  (uint64_t) d->addr, (uint32_t) d->len);
 
-        /* One iovec per region the buffer crosses, each piece translated on its own. */
+        /* Usually in the region of the last buffer, or wholly in the one that holds its start. */
+        p = vq_region_range(w->region, gpa, left);
+        if (!p) {
+                const VuDevRegion *found = vu_mem_region_find(w->dev, gpa);
+
+                p = vq_region_range(found, gpa, left);
+                if (p)
+                        w->region = found;
+        }
+        if (_likely_(p)) {
+                r = walk_add_iov(w, p, left, write);
+                if (r < 0)
+                        return r;
+                left = 0;
+        }
+
+        /* Else one iovec per region the buffer crosses, each piece translated on its own. */
         while (left > 0) {
                 uint64_t plen = left;
-                void *p = vu_gpa_to_va(w->dev, &plen, gpa);
 
+                p = vu_gpa_to_va(w->dev, &plen, gpa);
                 if (!p || plen == 0)
                         return walk_fail(w,
                                          "%s %u: buffer 0x%" PRIx64 "+%" PRIu32
@@ -271,9 +289,18 @@ static int walk_one(Walk *w, const struct vring_packed_desc *d, unsigned int k, 
         return walk_indirect(w, d, at);
 }
 
-int vq_packed_walk(VuDev *dev, const struct vring_packed_desc *ring, unsigned int num, unsigned int pos,
-                   bool wrap, struct iovec *iov, unsigned int iov_max, VqChain *ret, unsigned int *ret_id,
-                   unsigned int *ret_ndescs, char *err, size_t errlen) {
+/*
+ * vq_packed_walk(), inlined into the pop path. @first, if not NULL, is the
+ * caller's copy of ring[@pos], whose flags it found available for @wrap and
+ * whose other fields it read after that (in that order, with a read
+ * barrier): it is used instead of reading the slot again. @region_hint as
+ * for the split walker.
+ */
+static inline __attribute__((always_inline)) int
+packed_walk(VuDev *dev, const struct vring_packed_desc *ring, unsigned int num, unsigned int pos, bool wrap,
+            const struct vring_packed_desc *first, struct iovec *iov, unsigned int iov_max, VqChain *ret,
+            unsigned int *ret_id, unsigned int *ret_ndescs, char *err, size_t errlen,
+            const VuDevRegion **region_hint) {
         Walk w = {
                 .dev = dev,
                 .iov = iov,
@@ -283,26 +310,28 @@ int vq_packed_walk(VuDev *dev, const struct vring_packed_desc *ring, unsigned in
         };
         unsigned int at = pos, k;
         bool lap = wrap;
-        uint16_t head_flags, id = 0;
+        uint16_t head_flags = 0, id = 0;
         int r;
 
-        if (err && errlen > 0)
-                err[0] = 0;
-        if (!dev || !ring || !ret || !ret_id || !ret_ndescs || num == 0 || num > VIRTQUEUE_MAX_SIZE)
-                return walk_fail(&w, "queue size %u invalid", num);
         if (pos >= num)
                 return walk_fail(&w, "position %u out of range (queue size %u)", pos, num);
+        if (region_hint && vq_region_hint_valid(dev, *region_hint))
+                w.region = *region_hint;
 
-        /* The first descriptor's flags publish the whole chain: read them, then everything else. */
-        head_flags = le16toh(READ_ONCE(ring[pos].flags));
-        if (!desc_is_avail(head_flags, wrap))
-                return 0;
-        smp_rmb();
+        if (!first) {
+                /* The first descriptor's flags publish the whole chain: read them, then everything else. */
+                head_flags = le16toh(READ_ONCE(ring[pos].flags));
+                if (!desc_is_avail(head_flags, wrap))
+                        return 0;
+                smp_rmb();
+        }
 
         for (k = 0;; k++) {
                 struct vring_packed_desc d;
 
-                if (k == 0) {
+                if (k == 0 && first)
+                        d = *first;
+                else if (k == 0) {
                         d.addr = le64toh(READ_ONCE(ring[at].addr));
                         d.len = le32toh(READ_ONCE(ring[at].len));
                         d.id = le16toh(READ_ONCE(ring[at].id));
@@ -336,10 +365,26 @@ int vq_packed_walk(VuDev *dev, const struct vring_packed_desc *ring, unsigned in
                 return walk_fail(&w, "descriptor %u: buffer id %u out of range (queue size %u)", at, id,
                                  num);
 
+        if (region_hint && w.region)
+                *region_hint = w.region;
         *ret = w.chain;
         *ret_id = id;
         *ret_ndescs = k + 1;
         return 1;
+}
+
+int vq_packed_walk(VuDev *dev, const struct vring_packed_desc *ring, unsigned int num, unsigned int pos,
+                   bool wrap, struct iovec *iov, unsigned int iov_max, VqChain *ret, unsigned int *ret_id,
+                   unsigned int *ret_ndescs, char *err, size_t errlen) {
+        if (err && errlen > 0)
+                err[0] = 0;
+        if (!dev || !ring || !ret || !ret_id || !ret_ndescs || num == 0 || num > VIRTQUEUE_MAX_SIZE) {
+                if (err && errlen > 0)
+                        snprintf(err, errlen, "queue size %u invalid", num);
+                return -EBADMSG;
+        }
+        return packed_walk(dev, ring, num, pos, wrap, NULL, iov, iov_max, ret, ret_id, ret_ndescs, err, errlen,
+                           NULL);
 }
 
 /* Walk a chain recorded in the inflight buffer (copies already): same rules, no wrap bits to check. */
@@ -471,14 +516,18 @@ static int packed_malformed(VuDev *dev, VuVirtq *vq, const char *fmt, ...) {
         return -EBADMSG;
 }
 
-/* Mark guest memory we wrote at @p (descriptor ring, device event) dirty when the ring is logged. */
-static void packed_log(VuDev *dev, VuVirtq *vq, const void *p, uint64_t len) {
+static void packed_log_write(VuDev *dev, const void *p, uint64_t len) __attribute__((noinline));
+static void packed_log_write(VuDev *dev, const void *p, uint64_t len) {
         uint64_t gpa;
 
-        if (!vu_log_enabled(dev) || !(vq->vring.flags & (1u << VHOST_VRING_F_LOG)))
-                return;
         if (vu_mem_va_to_gpa(dev, p, &gpa))
                 vu_log_write(dev, gpa, len);
+}
+
+/* Mark guest memory we wrote at @p (descriptor ring, device event) dirty when the ring is logged. */
+static inline void packed_log(VuDev *dev, VuVirtq *vq, const void *p, uint64_t len) {
+        if (_unlikely_(vu_log_enabled(dev) && (vq->vring.flags & (1u << VHOST_VRING_F_LOG))))
+                packed_log_write(dev, p, len);
 }
 
 static bool packed_resubmit_pending(const VuVirtq *vq) {
@@ -560,7 +609,14 @@ static bool packed_arm_for_recheck(VuDev *dev, VuVirtq *vq) {
         return true;
 }
 
-static int packed_peek(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int iov_max, VqPeek *ret) {
+/*
+ * Find the next chain and walk it into @iov; fills @ret only when it returns
+ * 1. @first as for packed_walk(): the caller's copy of the slot at
+ * last_avail_idx, found available.
+ */
+static inline __attribute__((always_inline)) int
+packed_peek_inline(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int iov_max, VqPeek *ret,
+                   const struct vring_packed_desc *first) {
         struct VqPackedState *s = vq->priv->packed_state;
         unsigned int num = vq->vring.num, id = 0, nd = 0;
         VqPeek p = {};
@@ -570,7 +626,7 @@ static int packed_peek(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int 
         if (!s)
                 return 0;
 
-        if (packed_resubmit_pending(vq)) {
+        if (!first && packed_resubmit_pending(vq)) {
                 unsigned int entry = vq->resubmit_list[vq->priv->resubmit_next].index;
 
                 r = resubmit_walk(dev, vq, entry, iov, iov_max, &p, err, sizeof(err));
@@ -580,9 +636,9 @@ static int packed_peek(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int 
                         return packed_malformed(dev, vq, "malformed inflight chain: %s", err);
         } else {
                 for (bool rechecked = false;; rechecked = true) {
-                        r = vq_packed_walk(dev, vq->priv->desc_packed, num, vq->last_avail_idx,
-                                           vq->priv->avail_wrap_counter, iov, iov_max, &p.chain, &id, &nd,
-                                           err, sizeof(err));
+                        r = packed_walk(dev, vq->priv->desc_packed, num, vq->last_avail_idx,
+                                        vq->priv->avail_wrap_counter, first, iov, iov_max, &p.chain, &id, &nd,
+                                        err, sizeof(err), &vq->priv->region_hint);
                         if (r != 0 || rechecked || !packed_arm_for_recheck(dev, vq))
                                 break;
                 }
@@ -612,6 +668,19 @@ static int packed_peek(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int 
 
         *ret = p;
         return 1;
+}
+
+static int packed_peek(VuDev *dev, VuVirtq *vq, struct iovec *iov, unsigned int iov_max, VqPeek *ret) {
+        return packed_peek_inline(dev, vq, iov, iov_max, ret, NULL);
+}
+
+/* The pop history for rewind: @id taken last. */
+static inline void packed_hist_push(struct VqPackedState *s, unsigned int num, unsigned int id) {
+        s->hist[s->hist_top] = (uint16_t) id;
+        if (++s->hist_top == num)
+                s->hist_top = 0;
+        if (s->hist_len < num)
+                s->hist_len++;
 }
 
 static void packed_commit(VuDev *dev, VuVirtq *vq, const VqPeek *p) {
@@ -652,9 +721,7 @@ static void packed_commit(VuDev *dev, VuVirtq *vq, const VqPeek *p) {
                 pos_advance(num, &vq->last_avail_idx, &priv->avail_wrap_counter, p->ndescs);
                 vq->shadow_avail_idx = vq->last_avail_idx;
                 vq->inuse++;
-                s->hist[s->hist_top] = (uint16_t) p->head;
-                s->hist_top = (s->hist_top + 1) % num;
-                s->hist_len = MIN(s->hist_len + 1, num);
+                packed_hist_push(s, num, p->head);
 
                 /* Keep asking for a kick at the next slot, as the split ring moves avail_event. */
                 if (vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX) && vq->notification)
@@ -664,12 +731,16 @@ static void packed_commit(VuDev *dev, VuVirtq *vq, const VqPeek *p) {
         priv->stats.bytes_out += p->chain.out_bytes;
 }
 
-static int packed_pop_into(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct iovec *iov,
-                           unsigned int iov_max) {
+/* vu_queue_pop_into() for every chain packed_pop_into() does not take itself; @first as for packed_walk(). */
+static int packed_pop_into_slow(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct iovec *iov,
+                                unsigned int iov_max, const struct vring_packed_desc *first)
+        __attribute__((noinline));
+static int packed_pop_into_slow(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct iovec *iov,
+                                unsigned int iov_max, const struct vring_packed_desc *first) {
         VqPeek p;
         int r;
 
-        r = packed_peek(dev, vq, iov, iov_max, &p);
+        r = packed_peek_inline(dev, vq, iov, iov_max, &p, first);
         if (r <= 0)
                 return r;
         packed_commit(dev, vq, &p);
@@ -678,6 +749,81 @@ static int packed_pop_into(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct
         elem->in_num = p.chain.in_num;
         elem->out_sg = iov;
         elem->in_sg = iov + p.chain.out_num;
+        return 1;
+}
+
+/*
+ * peek + commit for vu_queue_pop_into(). The common chain (one non-empty
+ * buffer in the region of the queue's last one, its id free, no inflight
+ * buffer to record it in) is taken here; everything else, and every
+ * refusal, is packed_pop_into_slow()'s, which is handed the slot as read
+ * here once it was found available. The checks are the walker's and
+ * peek's: the AVAIL/USED bits of the lap, neither NEXT nor INDIRECT, the
+ * range inside one region, the id below num and not in flight, no more
+ * slots outstanding than the ring has.
+ */
+static int packed_pop_into(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct iovec *iov,
+                           unsigned int iov_max) {
+        struct VuVirtqPriv *priv = vq->priv;
+        struct VqPackedState *s = priv->packed_state;
+        const VuDevRegion *region = priv->region_hint;
+        const struct vring_packed_desc *slot;
+        unsigned int num = vq->vring.num;
+        uint16_t pos = vq->last_avail_idx;
+        bool wrap = priv->avail_wrap_counter, write;
+        struct vring_packed_desc d;
+        PackedId *e;
+        void *p;
+
+        if (_unlikely_(!s || packed_resubmit_pending(vq) || vq->inflight || iov_max == 0 ||
+                       !vq_region_hint_valid(dev, region)))
+                return packed_pop_into_slow(dev, vq, elem, iov, iov_max, NULL);
+
+        /* The flags publish the descriptor: read them, then (after a barrier) the rest. */
+        slot = &priv->desc_packed[pos];
+        d.flags = le16toh(READ_ONCE(slot->flags));
+        if (!desc_is_avail(d.flags, wrap))
+                return packed_pop_into_slow(dev, vq, elem, iov, iov_max, NULL); /* arms the event, looks again */
+        smp_rmb();
+        d.addr = le64toh(READ_ONCE(slot->addr));
+        d.len = le32toh(READ_ONCE(slot->len));
+        d.id = le16toh(READ_ONCE(slot->id));
+
+        if (_unlikely_((d.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) || d.len == 0 || d.id >= num ||
+                       s->ids[d.id].ndescs != 0 ||
+                       pos_distance(num, vq->used_idx, priv->used_wrap_counter, pos, wrap) + 1 > num))
+                return packed_pop_into_slow(dev, vq, elem, iov, iov_max, &d);
+        p = vq_region_range(region, d.addr, d.len);
+        if (_unlikely_(!p))
+                return packed_pop_into_slow(dev, vq, elem, iov, iov_max, &d);
+
+        write = d.flags & VRING_DESC_F_WRITE;
+        iov[0] = (struct iovec) { .iov_base = p, .iov_len = d.len };
+
+        /* packed_commit() for a one-descriptor chain from the ring, untracked. */
+        e = &s->ids[d.id];
+        *e = (PackedId) {
+                .ndescs = 1,
+                .pos = pos,
+                .wrap = wrap,
+                .entry = -1,
+                .in_bytes = write ? d.len : 0,
+        };
+        pos_advance(num, &vq->last_avail_idx, &priv->avail_wrap_counter, 1);
+        vq->shadow_avail_idx = vq->last_avail_idx;
+        vq->inuse++;
+        packed_hist_push(s, num, d.id);
+        if (vq->notification && vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX))
+                device_event_write(dev, vq, VRING_PACKED_EVENT_FLAG_DESC);
+        priv->stats.popped++;
+        if (!write)
+                priv->stats.bytes_out += d.len;
+
+        elem->index = d.id;
+        elem->out_num = !write;
+        elem->in_num = write;
+        elem->out_sg = iov;
+        elem->in_sg = iov + !write;
         return 1;
 }
 
@@ -767,6 +913,8 @@ static void packed_flush(VuDev *dev, VuVirtq *vq, unsigned int n) {
         struct vring_packed_desc *ring = vq->priv->desc_packed;
         unsigned int num = vq->vring.num, count = 0, slots = 0, first = UINT_MAX;
         bool in_order = vu_has_feature(dev, VIRTIO_F_IN_ORDER);
+        /* An inflight buffer in use: the usual case has none, and then not even a call per element. */
+        bool tracked = vq->inflight && vq->priv->inflight_packed_ok;
         uint16_t pos = vq->used_idx;
         bool wrap = vq->priv->used_wrap_counter;
         bool fold_ok[VIRTQUEUE_MAX_SIZE];
@@ -805,7 +953,8 @@ static void packed_flush(VuDev *dev, VuVirtq *vq, unsigned int n) {
                 pos_advance(num, &pos, &wrap, e->ndescs);
                 slots += e->ndescs;
                 e->ndescs = 0; /* no longer in flight; a second fill of it is ignored above */
-                vq_inflight_packed_fill(dev, vq, e->entry);
+                if (tracked)
+                        vq_inflight_packed_fill(dev, vq, e->entry);
                 if (first == UINT_MAX)
                         first = k;
                 count++;
@@ -836,7 +985,8 @@ static void packed_flush(VuDev *dev, VuVirtq *vq, unsigned int n) {
 
         vq->used_idx = pos;
         vq->priv->used_wrap_counter = wrap;
-        vq_inflight_packed_flush_begin(dev, vq);
+        if (tracked)
+                vq_inflight_packed_flush_begin(dev, vq);
 
         for (unsigned int k = first; k < n; k++) {
                 PackedUsed *u = &s->used[k];
@@ -848,13 +998,20 @@ static void packed_flush(VuDev *dev, VuVirtq *vq, unsigned int n) {
         }
         /* id and len before the flags that hand a descriptor back; the first of the batch last of all. */
         smp_wmb();
+        /* Untracked, an element is done with once its descriptor is written: forget it in the same pass. */
         for (unsigned int k = first + 1; k < n; k++) {
                 PackedUsed *u = &s->used[k];
 
-                if (!u->set || u->skip)
+                if (!u->set)
                         continue;
-                WRITE_ONCE(ring[u->pos].flags, htole16(used_flags(u->wrap, u->len)));
-                packed_log(dev, vq, &ring[u->pos], PDESC_SIZE);
+                if (!u->skip) {
+                        WRITE_ONCE(ring[u->pos].flags, htole16(used_flags(u->wrap, u->len)));
+                        packed_log(dev, vq, &ring[u->pos], PDESC_SIZE);
+                }
+                if (!tracked) {
+                        s->ids[u->id].entry = -1;
+                        u->set = false;
+                }
         }
         smp_wmb();
         WRITE_ONCE(ring[s->used[first].pos].flags,
@@ -863,16 +1020,22 @@ static void packed_flush(VuDev *dev, VuVirtq *vq, unsigned int n) {
         if (vu_log_enabled(dev))
                 vu_log_kick(dev);
 
-        for (unsigned int k = first; k < n; k++) {
-                PackedUsed *u = &s->used[k];
+        if (tracked) {
+                /* The inflight buffer hears of the batch only once it is published. */
+                for (unsigned int k = first; k < n; k++) {
+                        PackedUsed *u = &s->used[k];
 
-                if (!u->set)
-                        continue;
-                vq_inflight_packed_clear(dev, vq, s->ids[u->id].entry);
-                s->ids[u->id].entry = -1;
-                u->set = false;
+                        if (!u->set)
+                                continue;
+                        vq_inflight_packed_clear(dev, vq, s->ids[u->id].entry);
+                        s->ids[u->id].entry = -1;
+                        u->set = false;
+                }
+                vq_inflight_packed_commit(dev, vq);
+        } else {
+                s->ids[s->used[first].id].entry = -1;
+                s->used[first].set = false;
         }
-        vq_inflight_packed_commit(dev, vq);
 
         vq->inuse = count > (unsigned int) MAX(vq->inuse, 0) ? 0 : vq->inuse - (int) count;
         s->used_since_signal += slots;

@@ -127,18 +127,6 @@ static bool guest_range_mapped(VuDev *dev, uint64_t gpa, uint64_t len) {
         return true;
 }
 
-/* Host address of [gpa, gpa+len) (len > 0, gpa + len not overflowing) if it lies wholly in region @r. */
-static inline void *region_range(const VuDevRegion *r, uint64_t gpa, uint64_t len) {
-        uint64_t off;
-
-        if (!r || gpa < r->gpa)
-                return NULL;
-        off = gpa - r->gpa;
-        if (off >= r->size || len > r->size - off)
-                return NULL;
-        return (uint8_t *) (uintptr_t) (r->mmap_addr + r->mmap_offset) + off;
-}
-
 /* Up to this many regions the walker scans them itself rather than call out for a lookup. */
 #define WALK_SCAN_REGIONS 4
 
@@ -149,7 +137,7 @@ static inline void *region_range(const VuDevRegion *r, uint64_t gpa, uint64_t le
  */
 _walk_inline_ void *walk_translate(Walk *w, uint64_t gpa, uint64_t len) {
         unsigned int n = w->dev->nregions;
-        void *p = region_range(w->region, gpa, len);
+        void *p = vq_region_range(w->region, gpa, len);
 
         if (_likely_(p))
                 return p;
@@ -160,13 +148,13 @@ _walk_inline_ void *walk_translate(Walk *w, uint64_t gpa, uint64_t len) {
 
                         if (gpa >= r->gpa && gpa - r->gpa < r->size) {
                                 w->region = r;
-                                return region_range(r, gpa, len);
+                                return vq_region_range(r, gpa, len);
                         }
                 }
                 return NULL;
         }
         w->region = vu_mem_region_find(w->dev, gpa);
-        return region_range(w->region, gpa, len);
+        return vq_region_range(w->region, gpa, len);
 }
 
 _walk_inline_ int walk_add_iov(Walk *w, void *base, uint64_t len, bool write) {
@@ -345,7 +333,7 @@ _walk_inline_ int split_walk(VuDev *dev, const struct vring_desc *desc, unsigned
         if (_unlikely_(head >= num))
                 return walk_fail(&w, "head %u out of range (queue size %u)", head, num);
         /* Any entry below nregions is a region: the guess is checked like any other. */
-        if (region_hint && (uintptr_t) *region_hint < (uintptr_t) (dev->regions + dev->nregions))
+        if (region_hint && vq_region_hint_valid(dev, *region_hint))
                 w.region = *region_hint;
 
         if (first)
@@ -362,7 +350,7 @@ _walk_inline_ int split_walk(VuDev *dev, const struct vring_desc *desc, unsigned
          * general path below, with the descriptor already copied.
          */
         if (_likely_(!(d.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) && d.len > 0)) {
-                void *p = region_range(w.region, d.addr, d.len);
+                void *p = vq_region_range(w.region, d.addr, d.len);
                 bool write = d.flags & VRING_DESC_F_WRITE;
 
                 if (_likely_(p)) {
@@ -676,9 +664,9 @@ static int split_pop_into(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct 
         desc_copy(&vq->vring.desc[head], &d);
 
         if (_unlikely_((d.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) || d.len == 0 || iov_max == 0 ||
-                       (uintptr_t) region >= (uintptr_t) (dev->regions + dev->nregions)))
+                       !vq_region_hint_valid(dev, region)))
                 return split_pop_into_slow(dev, vq, elem, iov, iov_max, head, &d);
-        p = region_range(region, d.addr, d.len);
+        p = vq_region_range(region, d.addr, d.len);
         if (_unlikely_(!p))
                 return split_pop_into_slow(dev, vq, elem, iov, iov_max, head, &d);
 

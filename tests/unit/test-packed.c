@@ -5,7 +5,9 @@
  * intact over many laps of a ring whose size is not a power of two, with
  * chains and indirect tables; used descriptors carry the right ids and
  * lengths; event suppression really saves calls and kicks; GET/SET_VRING_BASE
- * carry both wrap counters; unpop and avail_bytes behave; and after a backend
+ * carry both wrap counters; unpop and avail_bytes behave; one-buffer chains
+ * popped without allocation (a short path) come out and are refused as the
+ * walker would have it; and after a backend
  * crash the inflight buffer brings back exactly the requests in flight.
  */
 #include "harness.h"
@@ -644,6 +646,120 @@ static void test_unpop_and_avail_bytes(void) {
 }
 
 /*
+ * One-buffer chains through vu_queue_pop_into(), which takes them on a short
+ * path: over several laps of a 5-entry ring, alternating regions, rewound
+ * and popped again; each arrives as the general walk gives it.
+ */
+static void test_pop_into_single_buffers(void) {
+        TestDev *td = test_dev_new(1);
+        VfMem *mem = test_mem_new(3, REGION_SIZE);
+        struct iovec iov[4];
+
+        td->mode = TEST_MODE_IGNORE;
+        test_dev_negotiate(td, mem, features_base, protocol_base);
+        VfPacked *pr = packed_start(td, mem, 0, 5, false);
+        VuVirtq *vq = vu_get_queue(&td->dev, 0);
+
+        for (unsigned int round = 0; round < 6; round++) {
+                Req q[4];
+                VuVirtqElement e[4];
+
+                for (unsigned int i = 0; i < 4; i++) {
+                        bool out = (round + i) % 2 == 0;
+
+                        req_make(mem, &q[i], out ? 1 : 0, 60 + i, out ? 0 : 1, 1500, round * 4 + i);
+                        ASSERT_OK(vf_packed_add(pr, q[i].bufs, q[i].n, false, &q[i].id));
+                }
+                vf_packed_publish(pr);
+                for (unsigned int i = 0; i < 4; i++) {
+                        ASSERT_EQ(vu_queue_pop_into(&td->dev, vq, &e[i], &iov[i], 1), 1);
+                        if (i == 3) {
+                                /* Put back and taken again: the same chain. */
+                                ASSERT_TRUE(vu_queue_rewind(&td->dev, vq, 1));
+                                ASSERT_EQ(vu_queue_pop_into(&td->dev, vq, &e[i], &iov[i], 1), 1);
+                        }
+                        ASSERT_EQ(e[i].index, q[i].id);
+                        ASSERT_EQ(e[i].out_num, q[i].nout);
+                        ASSERT_EQ(e[i].in_num, q[i].n - q[i].nout);
+                        ASSERT_EQ(iov[i].iov_len, q[i].bufs[0].len);
+                        ASSERT_MEMEQ(iov[i].iov_base, vf_mem_gpa(mem, q[i].bufs[0].gpa, q[i].bufs[0].len),
+                                     q[i].bufs[0].len);
+                }
+                ASSERT_EQ(vu_queue_pop_into(&td->dev, vq, &(VuVirtqElement){}, iov, 1), 0);
+                for (unsigned int i = 0; i < 4; i++)
+                        vu_queue_fill(&td->dev, vq, &e[i], e[i].in_num ? 1500 : 0, i);
+                vu_queue_flush(&td->dev, vq, 4);
+                for (unsigned int i = 0; i < 4; i++) {
+                        uint16_t id;
+                        uint32_t len;
+
+                        ASSERT_EQ(vf_packed_get_used(pr, &id, &len), 1);
+                        ASSERT_EQ(id, q[i].id);
+                        ASSERT_EQ(len, q[i].nout ? 0 : 1500);
+                }
+                ASSERT_EQ(vf_packed_num_free(pr), 5);
+        }
+        ASSERT_EQ(td->panics, 0);
+
+        vf_packed_free(pr);
+        test_dev_free(td);
+        vf_mem_free(mem);
+}
+
+typedef enum BadSingle {
+        BAD_NOT_IN_MEMORY,
+        BAD_ID_RANGE,
+        BAD_ID_IN_FLIGHT,
+} BadSingle;
+
+/* A malformed one-buffer chain is refused by pop_into's short path as by the walker. */
+static void run_bad_single(BadSingle bad, const char *needle) {
+        TestDev *td = test_dev_new(1);
+        VfMem *mem = test_mem_new(3, REGION_SIZE);
+        struct iovec iov[4];
+        VuVirtqElement e;
+        Req a, b;
+        uint16_t pos;
+        bool wrap;
+
+        td->mode = TEST_MODE_IGNORE;
+        test_dev_negotiate(td, mem, features_base, protocol_base);
+        VfPacked *pr = packed_start(td, mem, 0, 8, false);
+        VuVirtq *vq = vu_get_queue(&td->dev, 0);
+
+        req_make(mem, &a, 1, 64, 0, 0, 1);
+        ASSERT_OK(vf_packed_add(pr, a.bufs, a.n, false, &a.id));
+        vf_packed_publish(pr);
+        ASSERT_EQ(vu_queue_pop_into(&td->dev, vq, &e, iov, ELEMENTSOF(iov)), 1); /* a stays in flight */
+
+        req_make(mem, &b, 1, 64, 0, 0, 2);
+        vf_packed_next_avail(pr, &pos, &wrap);
+        ASSERT_OK(vf_packed_add(pr, b.bufs, b.n, false, &b.id));
+        struct vring_packed_desc *d = &vf_packed_desc(pr)[pos];
+        if (bad == BAD_NOT_IN_MEMORY)
+                d->addr = UINT64_C(0x300000) + REGION_SIZE - 8; /* runs off the end of region 1 */
+        else if (bad == BAD_ID_RANGE)
+                d->id = 8;
+        else
+                d->id = a.id;
+        vf_packed_publish(pr);
+        ASSERT_ERR(vu_queue_pop_into(&td->dev, vq, &e, iov, ELEMENTSOF(iov)), -EBADMSG);
+        ASSERT_EQ(td->panics, 1);
+        ASSERT_TRUE(td->dev.broken);
+        ASSERT_NOT_NULL(strstr(td->panic_msg, needle));
+
+        vf_packed_free(pr);
+        test_dev_free(td);
+        vf_mem_free(mem);
+}
+
+static void test_pop_into_refuses_bad_single_buffers(void) {
+        run_bad_single(BAD_NOT_IN_MEMORY, "not in guest memory");
+        run_bad_single(BAD_ID_RANGE, "out of range");
+        run_bad_single(BAD_ID_IN_FLIGHT, "in flight");
+}
+
+/*
  * A backend pops four requests, completes the second and crashes. The next
  * one, given the same inflight buffer and the base a frontend that lost its
  * backend sends, redoes the three in the order first taken, then the two
@@ -808,6 +924,8 @@ int main(void) {
         RUN_TEST(test_notification_no_event_idx);
         RUN_TEST(test_vring_base_roundtrip);
         RUN_TEST(test_unpop_and_avail_bytes);
+        RUN_TEST(test_pop_into_single_buffers);
+        RUN_TEST(test_pop_into_refuses_bad_single_buffers);
         RUN_TEST(test_inflight_resubmit);
         RUN_TEST(test_empty_ring_arms_device_event);
 
