@@ -153,27 +153,33 @@ static void pair_rearm(NetPair *p) {
 }
 
 /*
- * Whether the transmit ring still looks like the one we were given. A
- * frontend that tears its rings down (DPDK's virtio_user re-initialises
- * them when the port stops) before it stops the queue with GET_VRING_BASE
- * is never noticed by an event-driven backend, which is not kicked any
- * more; a polling one would read the reset ring and declare it corrupt.
- * So a poll that finds avail->idx more than a ring's worth away from our
- * position stops polling that pair quietly: a kick still goes through the
- * library's full checks. A packed ring has no avail->idx (that address is
- * its driver event area): a zeroed one just shows no available slot.
+ * What a poll pass finds on the transmit ring, from one look at it: -1 if
+ * it no longer looks like the ring we were given, 0 if nothing waits, 1 if
+ * the pair should run. A frontend that tears its rings down (DPDK's
+ * virtio_user re-initialises them when the port stops) before it stops the
+ * queue with GET_VRING_BASE is never noticed by an event-driven backend,
+ * which is not kicked any more; a polling one would read the reset ring and
+ * declare it corrupt. So a poll that finds avail->idx more than a ring's
+ * worth away from our position stops polling that pair quietly: a kick
+ * still goes through the library's full checks. A packed ring has no
+ * avail->idx (that address is its driver event area): a zeroed one just
+ * shows no available slot. An empty ring is not run at all: the pass costs
+ * one read of avail->idx (or the library's look at the next packed slot).
  */
-static bool pair_ring_plausible(NetPair *p) {
+static int pair_poll_look(NetPair *p) {
         NetDevice *n = p->net;
         VuVirtq *vq = net_queue(n, net_tx_qidx(p->index));
         uint16_t avail;
 
         if (!vq || !vq->vring.avail)
-                return false;
+                return -1;
         if (n->features & (UINT64_C(1) << VIRTIO_F_RING_PACKED))
-                return true;
+                return !vu_queue_empty(&n->dev.vu, vq);
         avail = le16toh(__atomic_load_n(&vq->vring.avail->idx, __ATOMIC_ACQUIRE));
-        return (uint16_t) (avail - vq->last_avail_idx) <= vq->vring.num;
+        if ((uint16_t) (avail - vq->last_avail_idx) > vq->vring.num)
+                return -1;
+        /* Chains handed back by a restarted backend's inflight buffer are not in avail->idx. */
+        return avail != vq->last_avail_idx || vq->resubmit_list;
 }
 
 static int net_on_poll(sd_event_source *source, uint64_t usec, void *userdata) {
@@ -184,6 +190,7 @@ static int net_on_poll(sd_event_source *source, uint64_t usec, void *userdata) {
                 for (unsigned int i = 0; i < n->config.pairs; i++) {
                         NetPair *p = n->pairs[i];
                         unsigned int k;
+                        int look;
 
                         if (!p->polling)
                                 continue;
@@ -191,7 +198,8 @@ static int net_on_poll(sd_event_source *source, uint64_t usec, void *userdata) {
                                 net_pair_stop_polling(p);
                                 continue;
                         }
-                        if (!pair_ring_plausible(p)) {
+                        look = pair_poll_look(p);
+                        if (look < 0) {
                                 log_debug("%s: tx %u: the frontend reset the ring under us, back to kicks",
                                           n->dev.id, i);
                                 p->polling = false;
@@ -199,7 +207,8 @@ static int net_on_poll(sd_event_source *source, uint64_t usec, void *userdata) {
                                         (void) sd_event_source_set_enabled(n->poll_source, SD_EVENT_OFF);
                                 continue;
                         }
-                        k = pair_run(p, NET_BURST);
+                        /* (A frame waiting for receive buffers is still in the ring: look > 0.) */
+                        k = look > 0 ? pair_run(p, NET_BURST) : 0;
                         n->qstats[net_tx_qidx(i)].polls++;
                         if (k > 0) {
                                 if (n->poll != NET_POLL_OFF)

@@ -56,19 +56,6 @@ void net_count_drop(NetDevice *n, unsigned int qidx, NetDrop why) {
         n->qstats[qidx].drops[why]++;
 }
 
-VuVirtq *net_queue(NetDevice *n, unsigned int qidx) {
-        return vu_get_queue(&n->dev.vu, (int) qidx);
-}
-
-bool net_queue_usable(NetDevice *n, unsigned int qidx) {
-        VuVirtq *vq;
-
-        if (n->detaching || !n->dev.vu_ready || n->dev.vu.broken)
-                return false;
-        vq = net_queue(n, qidx);
-        return vq && vu_queue_started(&n->dev.vu, vq) && vu_queue_enabled(&n->dev.vu, vq);
-}
-
 /* ---- control queue ------------------------------------------------------- */
 
 static uint8_t net_ctrl_command(NetDevice *n, uint8_t class, uint8_t cmd, const uint8_t *data, size_t len) {
