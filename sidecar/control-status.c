@@ -359,9 +359,11 @@ static json_object *device_stats_json(Device *d) {
                         (void) vu_queue_get_info(&d->vu, (int) q, &qi);
                 json_add_u64(e, VL_FIELD_INDEX, q);
                 add_queue_counters(e, &qi.stats);
-                if (d->vtable->fill_queue_stats && d->vtable->fill_queue_stats(d, q, &qio) == 0)
+                /* Requests, statuses and latency describe a disk; a NIC's queues count frames instead:
+                 * packets, drops by reason and frame sizes, with their direction. */
+                if (device_is_blk(d) && d->vtable->fill_queue_stats &&
+                    d->vtable->fill_queue_stats(d, q, &qio) == 0)
                         json_object_object_add(e, VL_FIELD_DEVICE_COUNTERS, io_stats_json(&qio));
-                /* Net queues also count packets, drops by reason and frame sizes, with their direction. */
                 if (device_is_net(d))
                         json_object_object_add(e, VL_FIELD_NET, net_queue_stats_json(d, q));
                 json_object_array_add(queues, e);
@@ -382,10 +384,12 @@ static json_object *device_stats_json(Device *d) {
         json_object_object_add(o, VL_FIELD_TOTALS, totals);
         json_object_object_add(o, VL_FIELD_QUEUES, queues);
 
-        if (d->vtable->fill_stats)
+        /* device_counters is declared non-optional: every device has its connection counts, and only
+         * a blk device the request counters that go with them. */
+        if (device_is_blk(d) && d->vtable->fill_stats)
                 d->vtable->fill_stats(d, &io);
         {
-                json_object *dc = io_stats_json(&io);
+                json_object *dc = device_is_blk(d) ? io_stats_json(&io) : json_object_new_object();
 
                 if (dc) {
                         json_add_u64(dc, "connections", d->connections);
