@@ -5,6 +5,10 @@
  * it refreshes in place every N seconds and shows rates per second,
  * computed from the daemon's own monotonic timestamps so a slow round trip
  * does not skew them. Also the Prometheus text format for scrapers.
+ *
+ * A net device's own counters are frames, not requests: per queue its
+ * direction, packets, bytes, drops, holds and polls, then the drops by
+ * reason and the frame sizes per direction, as a NIC's statistics read.
  */
 #include <errno.h>
 #include <math.h>
@@ -118,6 +122,197 @@ static void print_queue_table(json_object *dev, json_object *prev_dev, double dt
         table_print(t, stdout);
 }
 
+/* ---- net devices --------------------------------------------------------- */
+
+/* The fields of a net object (per queue, and "tx"/"rx" per device); see vu-sidecar-control(7). */
+#define NET_DIRECTION "direction"
+#define NET_DROPS "drops"
+#define NET_SIZES "sizes"
+#define NET_TX "tx"
+#define NET_RX "rx"
+#define NET_CONTROL_COMMANDS "control_commands"
+#define NET_CONTROL_ERRORS "control_errors"
+
+static const Counter net_packets = {"packets", "PACKETS", "PACKETS/s", false, NULL};
+static const Counter net_bytes = {"bytes", "BYTES", "BYTES/s", true, NULL};
+
+/* Each direction's counters per queue; "sizes" and "drops" are objects of integers, a label each. */
+static const struct {
+        const char *field;
+        const char *metric;
+        const char *label; /* NULL: the field is an integer */
+        const char *help;
+} net_metrics[] = {
+        {"packets", "vusidecar_net_packets_total", NULL,
+         "Frames the net queue carried in its direction (dropped ones not included)."},
+        {"bytes", "vusidecar_net_bytes_total", NULL,
+         "Ethernet bytes of those frames (no virtio-net header)."},
+        {NET_DROPS, "vusidecar_net_drops_total", "reason", "Frames the net queue dropped, by reason."},
+        {NET_SIZES, "vusidecar_net_frames_total", "size", "Frames the net queue carried, by size in bytes."},
+        {"holds", "vusidecar_net_holds_total", NULL,
+         "Times a frame had to wait for the guest's receive buffers."},
+        {"polls", "vusidecar_net_polls_total", NULL, "Polling passes over the net queue."},
+};
+
+static const char *net_direction_words(const char *direction) {
+        if (strcmp(direction, "guest_to_backend") == 0)
+                return "guest→backend";
+        if (strcmp(direction, "backend_to_guest") == 0)
+                return "backend→guest";
+        return direction;
+}
+
+static uint64_t net_drops_total(json_object *net) {
+        json_object *drops = json_get(net, NET_DROPS);
+        struct json_object_iter it;
+        uint64_t sum = 0;
+
+        if (!drops || !json_object_is_type(drops, json_type_object))
+                return 0;
+        json_object_object_foreachC(drops, it) {
+                if (json_object_is_type(it.val, json_type_int))
+                        sum += json_object_get_uint64(it.val);
+        }
+        return sum;
+}
+
+/* "size_64" → "≤64", "size_65_127" → "65-127", "size_1519_max" → "1519+". */
+static char *net_size_label(char *buf, size_t size, const char *key) {
+        const char *r = strncmp(key, "size_", 5) == 0 ? key + 5 : key, *u = strchr(r, '_');
+
+        if (!u)
+                snprintf(buf, size, "≤%s", r);
+        else if (strcmp(u, "_max") == 0)
+                snprintf(buf, size, "%.*s+", (int) (u - r), r);
+        else {
+                snprintf(buf, size, "%s", r);
+                for (char *p = buf; *p; p++)
+                        if (*p == '_')
+                                *p = '-';
+        }
+        return buf;
+}
+
+static void net_add_row(Table *t, const char *label, json_object *net, json_object *prev_net, double dt) {
+        table_add(t, "%s", label);
+        table_add(t, "%s", net_direction_words(json_get_str(net, NET_DIRECTION, "?")));
+        add_counter_cell(t, &net_packets, net, NULL, 0);
+        if (dt > 0)
+                add_counter_cell(t, &net_packets, net, prev_net, dt);
+        add_counter_cell(t, &net_bytes, net, NULL, 0);
+        if (dt > 0)
+                add_counter_cell(t, &net_bytes, net, prev_net, dt);
+        table_add(t, "%" PRIu64, net_drops_total(net));
+        table_add(t, "%" PRIu64, json_get_uint(net, "holds", 0));
+        table_add(t, "%" PRIu64, json_get_uint(net, "polls", 0));
+}
+
+/* Per queue and per direction: the counts, and in --watch mode the packet and byte rates beside them. */
+static void print_net_queues(json_object *dev, json_object *prev_dev, double dt) {
+        static const char *const totals[] = {NET_RX, NET_TX}; /* in the queues' order: receiveq first */
+        json_object *queues = json_get(dev, VL_FIELD_QUEUES),
+                    *prev_queues = json_get(prev_dev, VL_FIELD_QUEUES);
+        json_object *net = json_get(dev, VL_FIELD_NET), *prev_net = json_get(prev_dev, VL_FIELD_NET);
+        _cleanup_(table_freep) Table *t = NULL;
+        size_t columns = dt > 0 ? 9 : 7;
+
+        t = dt > 0 ? table_new(columns, "QUEUE", "DIRECTION", "PACKETS", "PACKETS/s", "BYTES", "BYTES/s",
+                               "DROPS", "HOLDS", "POLLS")
+                   : table_new(columns, "QUEUE", "DIRECTION", "PACKETS", "BYTES", "DROPS", "HOLDS", "POLLS");
+        if (!t)
+                return;
+        for (size_t i = 0; i < columns; i++)
+                if (i != 1) /* numbers, but the direction */
+                        table_align_right(t, i);
+        for (size_t q = 0; queues && q < json_object_array_length(queues); q++) {
+                json_object *cur = json_object_array_get_idx(queues, q);
+                json_object *qnet = json_get(cur, VL_FIELD_NET);
+                char label[24];
+
+                if (!qnet) /* the control queue carries commands, not frames */
+                        continue;
+                snprintf(label, sizeof(label), "%" PRIi64, json_get_int(cur, VL_FIELD_INDEX, (int64_t) q));
+                net_add_row(t, label, qnet,
+                            json_get(find_by(prev_queues, VL_FIELD_INDEX, cur), VL_FIELD_NET), dt);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(totals); i++)
+                if (json_get(net, totals[i]))
+                        net_add_row(t, "total", json_get(net, totals[i]), json_get(prev_net, totals[i]), dt);
+        putchar('\n');
+        table_print(t, stdout);
+}
+
+/* Only the reasons that happened: a NIC's operator looks for the one that grows. */
+static void print_net_drops(json_object *dev) {
+        json_object *queues = json_get(dev, VL_FIELD_QUEUES);
+        _cleanup_(table_freep) Table *t = table_new(4, "QUEUE", "DIRECTION", "DROP REASON", "DROPS");
+        size_t rows = 0;
+
+        if (!t)
+                return;
+        table_align_right(t, 0);
+        table_align_right(t, 3);
+        for (size_t q = 0; queues && q < json_object_array_length(queues); q++) {
+                json_object *cur = json_object_array_get_idx(queues, q), *qnet = json_get(cur, VL_FIELD_NET);
+                json_object *drops = json_get(qnet, NET_DROPS);
+
+                if (!drops || !json_object_is_type(drops, json_type_object))
+                        continue;
+                json_object_object_foreach(drops, key, val) {
+                        if (!json_object_is_type(val, json_type_int) || json_object_get_uint64(val) == 0)
+                                continue;
+                        table_add(t, "%" PRIi64, json_get_int(cur, VL_FIELD_INDEX, (int64_t) q));
+                        table_add(t, "%s", net_direction_words(json_get_str(qnet, NET_DIRECTION, "?")));
+                        table_add(t, "%s", key);
+                        table_add(t, "%" PRIu64, json_object_get_uint64(val));
+                        rows++;
+                }
+        }
+        putchar('\n');
+        if (rows == 0)
+                printf("no drops\n");
+        else
+                table_print(t, stdout);
+}
+
+static void print_net_sizes(json_object *dev) {
+        json_object *net = json_get(dev, VL_FIELD_NET);
+        json_object *g2b = json_get(json_get(net, NET_TX), NET_SIZES),
+                    *b2g = json_get(json_get(net, NET_RX), NET_SIZES);
+        json_object *keys = g2b ?: b2g;
+        _cleanup_(table_freep) Table *t = table_new(3, "FRAME BYTES", "GUEST→BACKEND", "BACKEND→GUEST");
+
+        if (!t || !keys || !json_object_is_type(keys, json_type_object))
+                return;
+        for (size_t i = 0; i < 3; i++)
+                table_align_right(t, i);
+        json_object_object_foreach(keys, key, val) {
+                char label[32];
+
+                if (!json_object_is_type(val, json_type_int))
+                        continue;
+                table_add(t, "%s", net_size_label(label, sizeof(label), key));
+                table_add(t, "%" PRIu64, json_get_uint(g2b, key, 0));
+                table_add(t, "%" PRIu64, json_get_uint(b2g, key, 0));
+        }
+        putchar('\n');
+        table_print(t, stdout);
+}
+
+static void print_net(json_object *dev, json_object *prev_dev, double dt) {
+        json_object *net = json_get(dev, VL_FIELD_NET), *dc = json_get(dev, VL_FIELD_DEVICE_COUNTERS);
+
+        print_net_queues(dev, prev_dev, dt);
+        print_net_drops(dev);
+        print_net_sizes(dev);
+        printf("\ncontrol queue: %" PRIu64 " commands, %" PRIu64 " failed; connections: %" PRIu64
+               " served, %" PRIu64 " turned away\n",
+               json_get_uint(net, NET_CONTROL_COMMANDS, 0), json_get_uint(net, NET_CONTROL_ERRORS, 0),
+               json_get_uint(dc, "connections", 0), json_get_uint(dc, "connections_refused", 0));
+}
+
+/* ---- every device --------------------------------------------------------- */
+
 static void print_device_table(json_object *dev, json_object *prev_dev, double dt) {
         json_object *counters = json_get(dev, VL_FIELD_DEVICE_COUNTERS);
         _cleanup_(table_freep) Table *dc = NULL;
@@ -132,6 +327,11 @@ static void print_device_table(json_object *dev, json_object *prev_dev, double d
                 print_queue_table(dev, prev_dev, dt);
         }
 
+        /* A NIC's counters are frames: its own tables, not the request counters of a disk. */
+        if (json_get(dev, VL_FIELD_NET)) {
+                print_net(dev, prev_dev, dt);
+                return;
+        }
         if (!counters || !json_object_is_type(counters, json_type_object) ||
             json_object_object_length(counters) == 0)
                 return;
@@ -159,6 +359,78 @@ static void print_device_table(json_object *dev, json_object *prev_dev, double d
         }
         putchar('\n');
         table_print(dc, stdout);
+}
+
+/* One net metric for every rx/tx queue of every net device, its samples together. */
+static void print_prometheus_net_metric(json_object *devices, size_t m) {
+        size_t n = devices ? json_object_array_length(devices) : 0;
+
+        for (size_t d = 0; d < n; d++) {
+                json_object *dev = json_object_array_get_idx(devices, d);
+                json_object *queues = json_get(dev, VL_FIELD_QUEUES);
+
+                for (size_t q = 0; queues && q < json_object_array_length(queues); q++) {
+                        json_object *qo = json_object_array_get_idx(queues, q);
+                        json_object *net = json_get(qo, VL_FIELD_NET),
+                                    *v = json_get(net, net_metrics[m].field);
+                        char labels[192];
+
+                        if (!v)
+                                continue;
+                        snprintf(labels, sizeof(labels),
+                                 "device=\"%s\",queue=\"%" PRIi64 "\",direction=\"%s\"",
+                                 json_get_str(dev, VL_FIELD_ID, "?"), json_get_int(qo, VL_FIELD_INDEX, 0),
+                                 json_get_str(net, NET_DIRECTION, "?"));
+                        if (!net_metrics[m].label) {
+                                if (json_object_is_type(v, json_type_int))
+                                        prom_sample(stdout, net_metrics[m].metric, "counter",
+                                                    net_metrics[m].help, labels, json_object_get_uint64(v));
+                                continue;
+                        }
+                        if (!json_object_is_type(v, json_type_object))
+                                continue;
+                        json_object_object_foreach(v, key, val) {
+                                char more[320];
+
+                                if (!json_object_is_type(val, json_type_int))
+                                        continue;
+                                /* size="64", "65_127", … "1519_max": the bucket's bounds in bytes. */
+                                snprintf(more, sizeof(more), "%s,%s=\"%s\"", labels, net_metrics[m].label,
+                                         strncmp(key, "size_", 5) == 0 ? key + 5 : key);
+                                prom_sample(stdout, net_metrics[m].metric, "counter", net_metrics[m].help,
+                                            more, json_object_get_uint64(val));
+                        }
+                }
+        }
+}
+
+static void print_prometheus_net(json_object *devices) {
+        static const struct {
+                const char *field, *metric, *help;
+        } control[] = {
+                {NET_CONTROL_COMMANDS, "vusidecar_net_control_commands_total",
+                 "Commands the guest sent on the net device's control queue."},
+                {NET_CONTROL_ERRORS, "vusidecar_net_control_errors_total",
+                 "Control-queue commands the net device refused."},
+        };
+        size_t n = devices ? json_object_array_length(devices) : 0;
+
+        /* Per queue only: the device's per-direction totals are their sums, which a scraper adds up. */
+        for (size_t m = 0; m < ELEMENTSOF(net_metrics); m++)
+                print_prometheus_net_metric(devices, m);
+        for (size_t i = 0; i < ELEMENTSOF(control); i++)
+                for (size_t d = 0; d < n; d++) {
+                        json_object *dev = json_object_array_get_idx(devices, d);
+                        json_object *v = json_get(json_get(dev, VL_FIELD_NET), control[i].field);
+                        char labels[128];
+
+                        if (!v || !json_object_is_type(v, json_type_int))
+                                continue;
+                        snprintf(labels, sizeof(labels), "device=\"%s\"",
+                                 json_get_str(dev, VL_FIELD_ID, "?"));
+                        prom_sample(stdout, control[i].metric, "counter", control[i].help, labels,
+                                    json_object_get_uint64(v));
+                }
 }
 
 static void print_prometheus(json_object *reply) {
@@ -200,6 +472,8 @@ static void print_prometheus(json_object *reply) {
                         }
                 }
         }
+
+        print_prometheus_net(devices);
 
         /* Device counters: the names come from the daemon. Each name is printed once, with the
          * samples of every device that has it, the first time a device shows it. */

@@ -27,11 +27,24 @@ static void print_features(const char *key, json_object *dev, const char *bits_f
         kv(key, "0x%0*" PRIx64 " %s", width, json_get_uint(dev, bits_field, 0), names ?: "");
 }
 
+/* Settings the "polling" line already says (a net device's mode, window and polling pairs). */
+static const char *const config_shown_above[] = {"poll_mode", "poll_usec", "polling_pairs"};
+
+static bool config_is_shown_above(const char *key) {
+        for (size_t i = 0; i < ELEMENTSOF(config_shown_above); i++)
+                if (strcmp(key, config_shown_above[i]) == 0)
+                        return true;
+        return false;
+}
+
 static void print_config(json_object *config) {
         if (!config || !json_object_is_type(config, json_type_object))
                 return;
         json_object_object_foreach(config, key, val) {
                 char label[64];
+
+                if (config_is_shown_above(key))
+                        continue;
 
                 /* "queues" here is the device's setting, beside the "queues started" row above. */
                 snprintf(label, sizeof(label), "%s", strcmp(key, "queues") == 0 ? "queues configured" : key);
@@ -41,11 +54,14 @@ static void print_config(json_object *config) {
                 if (json_object_is_type(val, json_type_boolean))
                         kv(label, "%s", json_object_get_boolean(val) ? "yes" : "no");
                 else if (json_object_is_type(val, json_type_int) && strstr(key, "bytes")) {
+                        uint64_t v = json_object_get_uint64(val);
                         char b[32];
 
-                        kv(label, "%s (%" PRIu64 ")",
-                           format_bytes(b, sizeof(b), json_object_get_uint64(val)),
-                           json_object_get_uint64(val));
+                        /* The exact count beside a rounded size; "12 B" needs no "(12)". */
+                        if (v < 1024)
+                                kv(label, "%s", format_bytes(b, sizeof(b), v));
+                        else
+                                kv(label, "%s (%" PRIu64 ")", format_bytes(b, sizeof(b), v), v);
                 } else if (json_object_is_type(val, json_type_null))
                         kv(label, "-");
                 else
@@ -53,10 +69,51 @@ static void print_config(json_object *config) {
         }
 }
 
+/*
+ * Polling, once. A net device says its mode (off, adaptive with its window, busy) in its config; the
+ * top-level poll_usec is only the adaptive window, which busy polling does not use. A device without
+ * modes does not poll unless it reports a window.
+ */
+static void print_polling(json_object *dev) {
+        json_object *config = json_get(dev, VL_FIELD_CONFIG);
+        const char *mode = json_get_str(config, "poll_mode", NULL);
+        uint64_t pairs = json_get_uint(config, "queue_pairs", 0),
+                 polling = json_get_uint(config, "polling_pairs", 0);
+        char now[64] = "";
+
+        if (!mode) {
+                int64_t poll = json_get_int(dev, VL_FIELD_POLL_USEC, 0);
+
+                if (poll > 0)
+                        kv("polling", "%" PRIi64 " µs after work", poll);
+                return;
+        }
+        if (json_get_bool(dev, VL_FIELD_CONNECTED, false))
+                snprintf(now, sizeof(now), "; %" PRIu64 " of %" PRIu64 " queue pair%s polling now", polling,
+                         pairs, pairs == 1 ? "" : "s");
+        if (strcmp(mode, "adaptive") == 0)
+                kv("polling", "adaptive, %" PRIu64 " µs after work before re-arming notifications%s",
+                   json_get_uint(config, "poll_usec", 0), now);
+        else if (strcmp(mode, "busy") == 0)
+                kv("polling", "busy, notifications never re-armed%s", now);
+        else if (strcmp(mode, "off") == 0)
+                kv("polling", "off (event-driven)");
+        else
+                kv("polling", "%s%s", mode, now);
+}
+
+/* The I/O engine is the block devices' (image reads and writes); a sidecar of NICs has none in use. */
+static bool any_blk(json_object *devices) {
+        for (size_t i = 0; devices && i < json_object_array_length(devices); i++)
+                if (strcmp(json_get_str(json_object_array_get_idx(devices, i), VL_FIELD_TYPE, ""), "blk") ==
+                    0)
+                        return true;
+        return false;
+}
+
 static void print_device(json_object *dev) {
         json_object *peer = json_get(dev, VL_FIELD_PEER), *regions = json_get(dev, VL_FIELD_REGIONS);
         bool connected = json_get_bool(dev, VL_FIELD_CONNECTED, false);
-        int64_t poll = json_get_int(dev, VL_FIELD_POLL_USEC, 0);
         char t[64];
 
         printf("\n%s (%s): %s\n", json_get_str(dev, VL_FIELD_ID, "?"), json_get_str(dev, VL_FIELD_TYPE, "?"),
@@ -101,10 +158,7 @@ static void print_device(json_object *dev) {
                    json_get_uint(dev, VL_FIELD_QUEUES_MAX, 0));
         if (json_get(dev, VL_FIELD_LAST_ERROR))
                 kv("last error", "%s", json_get_str(dev, VL_FIELD_LAST_ERROR, ""));
-        if (poll > 0)
-                kv("polling", "%" PRIi64 " µs after work", poll);
-        else
-                kv("polling", "off");
+        print_polling(dev);
 
         print_config(json_get(dev, VL_FIELD_CONFIG));
 
@@ -155,11 +209,16 @@ int verb_status(Vuctl *ctx, int argc, char *argv[]) {
                format_duration(up, sizeof(up), json_get_uint(reply, VL_FIELD_UPTIME_USEC, 0)),
                format_timestamp(since, sizeof(since),
                                 json_get_uint(reply, VL_FIELD_STARTED_REALTIME_USEC, 0)));
-        printf("log level %s, I/O engine %s, control socket %s\n",
-               json_get_str(reply, VL_FIELD_LOG_LEVEL, "?"), json_get_str(reply, VL_FIELD_IO_ENGINE, "?"),
-               json_get_str(reply, VL_FIELD_CONTROL_SOCKET, "-"));
-
         devices = json_get(reply, VL_FIELD_DEVICES);
+        if (any_blk(devices))
+                printf("log level %s, I/O engine %s, control socket %s\n",
+                       json_get_str(reply, VL_FIELD_LOG_LEVEL, "?"),
+                       json_get_str(reply, VL_FIELD_IO_ENGINE, "?"),
+                       json_get_str(reply, VL_FIELD_CONTROL_SOCKET, "-"));
+        else
+                printf("log level %s, control socket %s\n", json_get_str(reply, VL_FIELD_LOG_LEVEL, "?"),
+                       json_get_str(reply, VL_FIELD_CONTROL_SOCKET, "-"));
+
         if (!devices || json_object_array_length(devices) == 0) {
                 printf("\nno devices\n");
                 return VUCTL_EXIT_OK;

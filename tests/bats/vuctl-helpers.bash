@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Shared by tests/bats/vuctl-*.bats: start a real vu-sidecar serving one
-# blk image with its control socket in a private directory, stop it after
-# each test, and a generic varlink client (python3) that speaks the wire
-# protocol directly, NUL-framed JSON, as any third-party client would.
+# blk image (or one net device) with its control socket in a private
+# directory, stop it after each test, and a generic varlink client
+# (python3) that speaks the wire protocol directly, NUL-framed JSON, as any
+# third-party client would.
 
 vuctl_require() {
         if [[ -z "${VU_SIDECAR:-}" || ! -x "${VU_SIDECAR}" ]]; then
@@ -30,8 +31,23 @@ start_sidecar() {
                 truncate -s 32M "$TEST_DIR/ro.img"
                 second+=(--blk "path=$TEST_DIR/ro.img,id=$READ_ONLY_DEVICE,read-only=on")
         fi
-        "$VU_SIDECAR" --blk "path=$TEST_DIR/disk.img" "${second[@]}" --runtime-dir "$TEST_DIR" \
-                --control "$VUCTL_SOCKET" --log-level debug "$@" \
+        launch_sidecar --blk "path=$TEST_DIR/disk.img" "${second[@]}" "$@"
+}
+
+# start_net_sidecar [SPEC] [extra vu-sidecar options…]: serve one virtio-net
+# device, net0 on the loopback back end unless SPEC (--net's KEY=VALUE,…)
+# says otherwise, and no blk device.
+start_net_sidecar() {
+        TEST_DIR=$(mktemp -d /tmp/vuctl-bats.XXXXXX)
+        chmod 0755 "$TEST_DIR"
+        export VUCTL_SOCKET="$TEST_DIR/control.sock"
+        launch_sidecar --net "${1:-backend=loopback}" "${@:2}"
+}
+
+# launch_sidecar OPTIONS…: run vu-sidecar in $TEST_DIR with these devices and
+# options (after ours, so they win) and wait for its control socket.
+launch_sidecar() {
+        "$VU_SIDECAR" --runtime-dir "$TEST_DIR" --control "$VUCTL_SOCKET" --log-level debug "$@" \
                 >"$TEST_DIR/sidecar.log" 2>&1 &
         SIDECAR_PID=$!
         for _ in $(seq 100); do
