@@ -875,26 +875,33 @@ static bool packed_rewind(VuDev *dev, VuVirtq *vq, unsigned int n) {
         return true;
 }
 
-static void packed_fill(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int len,
-                        unsigned int idx) {
+static void packed_fill_refuse(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int idx)
+        __attribute__((cold, noinline));
+static void packed_fill_refuse(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int idx) {
         struct VqPackedState *s = vq->priv->packed_state;
         unsigned int num = vq->vring.num;
 
         if (!s)
                 return;
-        if (elem->index >= num || s->ids[elem->index].ndescs == 0) {
-                vu_log(dev, LOG_ERR,
-                       "queue %u: element id %u is not in flight (queue size %u), not returned",
+        if (elem->index >= num || s->ids[elem->index].ndescs == 0)
+                vu_log(dev, LOG_ERR, "queue %u: element id %u is not in flight (queue size %u), not returned",
                        vq_index(dev, vq), elem->index, num);
-                return;
-        }
-        if (idx >= num) {
+        else
                 vu_log(dev, LOG_ERR, "queue %u: fill index %u beyond queue size %u, element %u not returned",
                        vq_index(dev, vq), idx, num, elem->index);
+}
+
+static void packed_fill(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int len,
+                        unsigned int idx) {
+        struct VqPackedState *s = vq->priv->packed_state;
+        unsigned int num = vq->vring.num;
+
+        if (_unlikely_(!s || elem->index >= num || s->ids[elem->index].ndescs == 0 || idx >= num)) {
+                packed_fill_refuse(dev, vq, elem, idx);
                 return;
         }
 
-        if (vu_log_enabled(dev))
+        if (_unlikely_(vu_log_enabled(dev)))
                 vu_log_iov(dev, elem->in_sg, elem->in_num, len);
 
         /* The inflight buffer hears of it at flush, so a pop between fill and flush cannot interleave with

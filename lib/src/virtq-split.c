@@ -740,29 +740,43 @@ static void split_log_fill(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, 
         vu_log_iov(dev, iov + c.out_num, c.in_num, len);
 }
 
+/* What a fill does besides writing the used element: the dirty log, the inflight buffer. */
+static void split_fill_extra(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int len,
+                             unsigned int slot) __attribute__((noinline));
+static void split_fill_extra(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int len,
+                             unsigned int slot) {
+        /* Before flush publishes the element, so the pages are marked before the driver can see it. */
+        if (vu_log_enabled(dev)) {
+                split_log_fill(dev, vq, elem, len);
+                vu_log_used(dev, vq, used_elem_offset(slot), sizeof(struct vring_used_elem));
+        }
+        if (vq->inflight)
+                vq_inflight_fill(dev, vq, elem->index);
+}
+
+static void split_fill_refuse(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem) __attribute__((cold, noinline));
+static void split_fill_refuse(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem) {
+        vu_log(dev, LOG_ERR, "queue %u: element head %u out of range (queue size %u), not returned",
+               vq_index(dev, vq), elem->index, vq->vring.num);
+}
+
 static void split_fill(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int len,
                        unsigned int idx) {
         struct vring_used_elem *u;
         unsigned int slot;
 
-        if (elem->index >= vq->vring.num) {
-                vu_log(dev, LOG_ERR, "queue %u: element head %u out of range (queue size %u), not returned",
-                       vq_index(dev, vq), elem->index, vq->vring.num);
+        if (_unlikely_(elem->index >= vq->vring.num)) {
+                split_fill_refuse(dev, vq, elem);
                 return;
         }
-
-        if (vu_log_enabled(dev))
-                split_log_fill(dev, vq, elem, len);
 
         slot = ring_slot(vq, vq->used_idx + idx);
         u = &vq->vring.used->ring[slot];
         WRITE_ONCE(u->id, htole32(elem->index));
         WRITE_ONCE(u->len, htole32(len));
-        if (vu_log_enabled(dev))
-                vu_log_used(dev, vq, used_elem_offset(slot), sizeof(*u));
+        if (_unlikely_(dev->log_table || vq->inflight))
+                split_fill_extra(dev, vq, elem, len, slot);
 
-        if (vq->inflight)
-                vq_inflight_fill(dev, vq, elem->index);
         vq->priv->stats.pushed++;
         vq->priv->stats.bytes_in += len;
 }
