@@ -56,6 +56,28 @@ const char *vu_last_error(const VuDev *dev);
 int vu_queue_pop_into(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct iovec *iov,
                       unsigned int iov_max);
 
+/*
+ * vu_queue_pop_burst: take up to @max chains of exactly one buffer each,
+ * for devices that move many small buffers (a NIC's frames), with one look
+ * at the ring's index and one event update for the whole burst. Chain k
+ * fills @elems[k], whose one iovec is @iov[k] (out_sg or in_sg, by the
+ * buffer's direction); @elems and @iov hold at least @max entries. Every
+ * chain is checked as vu_queue_pop_into() checks it.
+ *
+ * Stops early at an empty ring and before the first chain it does not take
+ * (several buffers, an indirect table, anything malformed), and takes
+ * nothing while an inflight buffer or a resubmission is in force: the
+ * caller then pops with vu_queue_pop_into(), which takes or refuses the
+ * chain. Chains popped here are returned with vu_queue_fill() and
+ * vu_queue_flush(), or given back with vu_queue_rewind(), like any other.
+ *
+ * Returns the number of chains popped (0..@max; 0 says "use
+ * vu_queue_pop_into()", which may find the ring empty), -EINVAL for bad
+ * arguments, -EBADMSG if the ring's index is malformed (the device is then
+ * broken, as with vu_queue_pop()).
+ */
+int vu_queue_pop_burst(VuDev *dev, VuVirtq *vq, VuVirtqElement *elems, struct iovec *iov, unsigned int max);
+
 /* The kick eventfd of a queue (-1 if none), for programs that poll rings themselves. */
 int vu_queue_get_kick_fd(const VuDev *dev, const VuVirtq *vq);
 

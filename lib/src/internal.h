@@ -391,6 +391,8 @@ typedef struct VqRingOps {
          * devices that pop without allocating. Returns as peek().
          */
         int (*pop_into)(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct iovec *iov, unsigned int iov_max);
+        /* vu_queue_pop_burst() on a poppable queue, @max > 0: chains taken (0: none here), or -EBADMSG. */
+        int (*pop_burst)(VuDev *dev, VuVirtq *vq, VuVirtqElement *elems, struct iovec *iov, unsigned int max);
         bool (*rewind)(VuDev *dev, VuVirtq *vq, unsigned int num);
         void (*fill)(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int len,
                      unsigned int idx);

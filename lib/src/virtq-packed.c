@@ -827,6 +827,99 @@ static int packed_pop_into(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct
         return 1;
 }
 
+/*
+ * vu_queue_pop_burst(): packed_pop_into()'s short path over up to @max
+ * slots, with the queue's state read once and the device event written
+ * once. Each slot is checked as there (the AVAIL/USED bits of the lap,
+ * then after a barrier the rest, read once: neither NEXT nor INDIRECT, not
+ * empty, the id below num and not in flight, no more slots outstanding than
+ * the ring has, the range wholly inside one region); the first that fails
+ * ends the burst untaken, for vu_queue_pop_into() to take or refuse (or,
+ * not available, to arm the event and look again).
+ */
+static int packed_pop_burst(VuDev *dev, VuVirtq *vq, VuVirtqElement *elems, struct iovec *iov,
+                            unsigned int max) {
+        struct VuVirtqPriv *priv = vq->priv;
+        struct VqPackedState *s = priv->packed_state;
+        const VuDevRegion *region = priv->region_hint;
+        const struct vring_packed_desc *ring = priv->desc_packed;
+        unsigned int num = vq->vring.num, n;
+        uint16_t pos = vq->last_avail_idx;
+        bool wrap = priv->avail_wrap_counter;
+        uint64_t bytes_out = 0;
+        unsigned int outstanding;
+
+        if (_unlikely_(!s || packed_resubmit_pending(vq) || vq->inflight))
+                return 0;
+        /* Slots taken and not yet returned; each pop adds one (more than num: inconsistent, none taken). */
+        outstanding = pos_distance(num, vq->used_idx, priv->used_wrap_counter, pos, wrap);
+        if (!vq_region_hint_valid(dev, region))
+                region = NULL;
+
+        for (n = 0; n < max; n++) {
+                const struct vring_packed_desc *slot = &ring[pos];
+                struct vring_packed_desc d;
+                bool write;
+                void *p;
+
+                d.flags = le16toh(READ_ONCE(slot->flags));
+                if (!desc_is_avail(d.flags, wrap))
+                        break;
+                smp_rmb();
+                d.addr = le64toh(READ_ONCE(slot->addr));
+                d.len = le32toh(READ_ONCE(slot->len));
+                d.id = le16toh(READ_ONCE(slot->id));
+                if (_unlikely_((d.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) || d.len == 0 ||
+                               d.id >= num || s->ids[d.id].ndescs != 0 || outstanding + n + 1 > num))
+                        break;
+                p = vq_region_range(region, d.addr, d.len);
+                if (_unlikely_(!p)) {
+                        /* Another region than the last buffer's (or none yet): look it up. */
+                        const VuDevRegion *found = vu_mem_region_find(dev, d.addr);
+
+                        p = vq_region_range(found, d.addr, d.len);
+                        if (!p)
+                                break;
+                        region = found;
+                }
+
+                write = d.flags & VRING_DESC_F_WRITE;
+                iov[n] = (struct iovec) { .iov_base = p, .iov_len = d.len };
+                elems[n] = (VuVirtqElement) {
+                        .index = d.id,
+                        .out_num = !write,
+                        .in_num = write,
+                        .out_sg = &iov[n],
+                        .in_sg = &iov[n] + !write,
+                };
+                /* packed_commit() for a one-descriptor chain from the ring, untracked. */
+                s->ids[d.id] = (PackedId) {
+                        .ndescs = 1,
+                        .pos = pos,
+                        .wrap = wrap,
+                        .entry = -1,
+                        .in_bytes = write ? d.len : 0,
+                };
+                packed_hist_push(s, num, d.id);
+                pos_advance(num, &pos, &wrap, 1);
+                if (!write)
+                        bytes_out += d.len;
+        }
+        priv->region_hint = region;
+        if (n == 0)
+                return 0;
+
+        vq->last_avail_idx = pos;
+        priv->avail_wrap_counter = wrap;
+        vq->shadow_avail_idx = pos;
+        vq->inuse += (int) n;
+        if (vq->notification && vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX))
+                device_event_write(dev, vq, VRING_PACKED_EVENT_FLAG_DESC);
+        priv->stats.popped += n;
+        priv->stats.bytes_out += bytes_out;
+        return (int) n;
+}
+
 static bool packed_rewind(VuDev *dev, VuVirtq *vq, unsigned int n) {
         struct VqPackedState *s = vq->priv->packed_state;
         unsigned int num = vq->vring.num, top;
@@ -1236,6 +1329,7 @@ const VqRingOps vq_packed_ops = {
         .peek = packed_peek,
         .commit = packed_commit,
         .pop_into = packed_pop_into,
+        .pop_burst = packed_pop_burst,
         .rewind = packed_rewind,
         .fill = packed_fill,
         .flush = packed_flush,

@@ -692,6 +692,86 @@ static int split_pop_into(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct 
         return 1;
 }
 
+/*
+ * vu_queue_pop_burst(): split_pop_into()'s short path over up to @max
+ * chains, with avail->idx read at most once (checked as
+ * split_avail_refresh() checks it) and avail_event written once. Each
+ * descriptor is copied once and checked as there (head below num, neither
+ * NEXT nor INDIRECT, not empty, wholly inside one region); the first that
+ * fails ends the burst untaken, for vu_queue_pop_into() to take or refuse.
+ */
+static int split_pop_burst(VuDev *dev, VuVirtq *vq, VuVirtqElement *elems, struct iovec *iov,
+                           unsigned int max) {
+        struct VuVirtqPriv *priv = vq->priv;
+        const VuDevRegion *region = priv->region_hint;
+        const struct vring_desc *desc = vq->vring.desc;
+        unsigned int num = vq->vring.num, n;
+        uint16_t last = vq->last_avail_idx, pending;
+        uint64_t bytes_out = 0;
+        int r;
+
+        if (_unlikely_(split_resubmit_pending(vq) || vq->inflight))
+                return 0;
+        if (!vq_region_hint_valid(dev, region))
+                region = NULL;
+
+        pending = (uint16_t) (vq->shadow_avail_idx - last);
+        if (pending < max) {
+                r = split_avail_refresh(dev, vq);
+                if (r < 0)
+                        return r;
+                pending = (uint16_t) (vq->shadow_avail_idx - last);
+        }
+        max = MIN(max, (unsigned int) pending);
+
+        for (n = 0; n < max; n++) {
+                unsigned int head = avail_ring_read(vq, (uint16_t) (last + n));
+                struct vring_desc d;
+                bool write;
+                void *p;
+
+                if (_unlikely_(head >= num))
+                        break;
+                desc_copy(&desc[head], &d);
+                if (_unlikely_((d.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) || d.len == 0))
+                        break;
+                p = vq_region_range(region, d.addr, d.len);
+                if (_unlikely_(!p)) {
+                        /* Another region than the last buffer's (or none yet): look it up. */
+                        const VuDevRegion *found = vu_mem_region_find(dev, d.addr);
+
+                        p = vq_region_range(found, d.addr, d.len);
+                        if (!p)
+                                break;
+                        region = found;
+                }
+
+                write = d.flags & VRING_DESC_F_WRITE;
+                iov[n] = (struct iovec) { .iov_base = p, .iov_len = d.len };
+                elems[n] = (VuVirtqElement) {
+                        .index = head,
+                        .out_num = !write,
+                        .in_num = write,
+                        .out_sg = &iov[n],
+                        .in_sg = &iov[n] + !write,
+                };
+                if (!write)
+                        bytes_out += d.len;
+        }
+        priv->region_hint = region;
+        if (n == 0)
+                return 0;
+
+        /* split_commit_inline() for @n chains from the avail ring, without an inflight buffer. */
+        vq->last_avail_idx = (uint16_t) (last + n);
+        vq->inuse += (int) n;
+        if (vq->notification && vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX))
+                avail_event_write(dev, vq, vq->last_avail_idx);
+        priv->stats.popped += n;
+        priv->stats.bytes_out += bytes_out;
+        return (int) n;
+}
+
 static bool split_rewind(VuDev *dev, VuVirtq *vq, unsigned int num) {
         if (num > (unsigned int) MAX(vq->inuse, 0))
                 return false;
@@ -919,6 +999,7 @@ const VqRingOps vq_split_ops = {
         .peek = split_peek,
         .commit = split_commit,
         .pop_into = split_pop_into,
+        .pop_burst = split_pop_burst,
         .rewind = split_rewind,
         .fill = split_fill,
         .flush = split_flush,

@@ -414,6 +414,15 @@ _public_ int vu_queue_pop_into(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, st
         return r;
 }
 
+_public_ int vu_queue_pop_burst(VuDev *dev, VuVirtq *vq, VuVirtqElement *elems, struct iovec *iov,
+                                unsigned int max) {
+        if (_unlikely_(!dev || !vq || (max > 0 && (!elems || !iov))))
+                return -EINVAL;
+        if (max == 0 || !vq_poppable(dev, vq))
+                return 0;
+        return vq_ops(vq)->pop_burst(dev, vq, elems, iov, max);
+}
+
 /*
  * The element vu_queue_pop() returns for peeked chain @p, whose iovecs are in
  * @iov: one allocation, the caller's structure then the iovecs (the seed's

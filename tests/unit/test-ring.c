@@ -494,6 +494,124 @@ static void test_single_buffer_chains(void) {
         vf_mem_free(mem);
 }
 
+/*
+ * vu_queue_pop_burst(): one-buffer chains in a run, each as
+ * vu_queue_pop_into() gives it; it stops untaken before a chain that is
+ * not one buffer in one region (empty, two buffers, crossing a region
+ * boundary, outside guest memory), which vu_queue_pop_into() then takes or
+ * refuses; with EVENT_IDX avail_event ends where the burst ended.
+ */
+static void test_pop_burst(void) {
+        TestDev *td = test_dev_new(1);
+        VfMem *mem;
+        struct iovec iov[8];
+        VuVirtqElement e[8];
+        VfBuf bufs[] = {
+                {.gpa = 0x110000, .len = 64},
+                {.gpa = 0x220000, .len = 1500, .write = true},
+                {.gpa = 0x230000, .len = 12, .write = true},
+                {.gpa = 0x120000, .len = 0},                  /* 3: empty */
+                {.gpa = 0x130000, .len = 4096},
+                {.gpa = 0x140000, .len = 64},
+                {.gpa = 0x200000 - 0x100, .len = 0x200},      /* 6: crosses into region 1 */
+        };
+        VfBuf two[2] = {{.gpa = 0x150000, .len = 16}, {.gpa = 0x240000, .len = 16, .write = true}};
+        uint16_t heads[ELEMENTSOF(bufs)], two_head;
+        VuQueueInfo info;
+
+        ASSERT_OK(vf_mem_new(&mem));
+        ASSERT_OK(vf_mem_add_region(mem, 0x100000, REGION_SIZE));
+        ASSERT_OK(vf_mem_add_region(mem, 0x200000, REGION_SIZE));
+        test_dev_negotiate(td, mem, features_base | F(VIRTIO_RING_F_EVENT_IDX), protocol_base);
+        VfVring *vr = test_queue_start(td, mem, 0, 64, true, false);
+        VuVirtq *vq = vu_get_queue(&td->dev, 0);
+
+        for (unsigned int i = 0; i < ELEMENTSOF(bufs); i++) {
+                if (bufs[i].len > 0 && i != 6)
+                        test_fill_pattern(vf_mem_gpa(mem, bufs[i].gpa, bufs[i].len), bufs[i].len, i);
+                ASSERT_OK(vf_vring_add(vr, &bufs[i], 1, false, &heads[i]));
+                if (i == 4)
+                        ASSERT_OK(vf_vring_add(vr, two, 2, false, &two_head));
+        }
+        vf_vring_publish(vr);
+
+        /* Bad arguments, and nothing asked for. */
+        ASSERT_ERR(vu_queue_pop_burst(&td->dev, vq, NULL, iov, 1), -EINVAL);
+        ASSERT_EQ(vu_queue_pop_burst(&td->dev, vq, e, iov, 0), 0);
+
+        ASSERT_EQ(vu_queue_pop_burst(&td->dev, vq, e, iov, ELEMENTSOF(e)), 3);
+        for (unsigned int i = 0; i < 3; i++) {
+                ASSERT_EQ(e[i].index, heads[i]);
+                ASSERT_EQ(e[i].out_num, bufs[i].write ? 0 : 1);
+                ASSERT_EQ(e[i].in_num, bufs[i].write ? 1 : 0);
+                ASSERT_TRUE((bufs[i].write ? e[i].in_sg : e[i].out_sg) == &iov[i]);
+                ASSERT_EQ(iov[i].iov_len, bufs[i].len);
+                ASSERT_MEMEQ(iov[i].iov_base, vf_mem_gpa(mem, bufs[i].gpa, bufs[i].len), bufs[i].len);
+        }
+        ASSERT_OK(vu_queue_get_info(&td->dev, 0, &info));
+        ASSERT_EQ(info.avail_event, 3);
+        ASSERT_EQ(info.stats.popped, 3);
+        ASSERT_EQ(info.stats.bytes_out, 64);
+        ASSERT_EQ(info.inuse, 3);
+        for (unsigned int i = 0; i < 3; i++)
+                vu_queue_fill(&td->dev, vq, &e[i], e[i].in_num ? 7 : 0, i);
+        vu_queue_flush(&td->dev, vq, 3);
+
+        /* The empty buffer: not here, but pop_into takes it. */
+        ASSERT_EQ(vu_queue_pop_burst(&td->dev, vq, e, iov, ELEMENTSOF(e)), 0);
+        ASSERT_EQ(vu_queue_pop_into(&td->dev, vq, &e[0], iov, ELEMENTSOF(iov)), 1);
+        ASSERT_EQ(e[0].index, heads[3]);
+        vu_queue_push(&td->dev, vq, &e[0], 0);
+
+        /* A burst of at most one, then the two-buffer chain for pop_into. */
+        ASSERT_EQ(vu_queue_pop_burst(&td->dev, vq, e, iov, 1), 1);
+        ASSERT_EQ(e[0].index, heads[4]);
+        vu_queue_push(&td->dev, vq, &e[0], 0);
+        ASSERT_EQ(vu_queue_pop_burst(&td->dev, vq, e, iov, ELEMENTSOF(e)), 0);
+        ASSERT_EQ(vu_queue_pop_into(&td->dev, vq, &e[0], iov, ELEMENTSOF(iov)), 1);
+        ASSERT_EQ(e[0].index, two_head);
+        ASSERT_EQ(e[0].out_num, 1);
+        ASSERT_EQ(e[0].in_num, 1);
+        vu_queue_push(&td->dev, vq, &e[0], 16);
+
+        /* Rewound and taken again: the same chain; then the one crossing regions goes to pop_into. */
+        ASSERT_EQ(vu_queue_pop_burst(&td->dev, vq, e, iov, ELEMENTSOF(e)), 1);
+        ASSERT_EQ(e[0].index, heads[5]);
+        ASSERT_TRUE(vu_queue_rewind(&td->dev, vq, 1));
+        ASSERT_EQ(vu_queue_pop_burst(&td->dev, vq, e, iov, ELEMENTSOF(e)), 1);
+        ASSERT_EQ(e[0].index, heads[5]);
+        vu_queue_push(&td->dev, vq, &e[0], 0);
+        ASSERT_EQ(vu_queue_pop_burst(&td->dev, vq, e, iov, ELEMENTSOF(e)), 0);
+        ASSERT_EQ(vu_queue_pop_into(&td->dev, vq, &e[0], iov, ELEMENTSOF(iov)), 1);
+        ASSERT_EQ(e[0].index, heads[6]);
+        ASSERT_EQ(e[0].out_num, 2);
+        vu_queue_push(&td->dev, vq, &e[0], 0);
+
+        ASSERT_EQ(vu_queue_pop_burst(&td->dev, vq, e, iov, ELEMENTSOF(e)), 0);
+        ASSERT_TRUE(vu_queue_empty(&td->dev, vq));
+        ASSERT_OK(vu_queue_get_info(&td->dev, 0, &info));
+        ASSERT_EQ(info.avail_event, 8);
+        ASSERT_EQ(info.ring_used_idx, 8);
+        ASSERT_EQ(info.inuse, 0);
+        ASSERT_EQ(td->panics, 0);
+
+        /* Outside guest memory: the burst leaves it, pop_into refuses it. */
+        VfBuf bad = {.gpa = 0x200000 + REGION_SIZE - 8, .len = 16};
+        uint16_t head;
+        ASSERT_OK(vf_vring_add(vr, &bad, 1, false, &head));
+        vf_vring_publish(vr);
+        ASSERT_EQ(vu_queue_pop_burst(&td->dev, vq, e, iov, ELEMENTSOF(e)), 0);
+        ASSERT_EQ(td->panics, 0);
+        ASSERT_ERR(vu_queue_pop_into(&td->dev, vq, &e[0], iov, ELEMENTSOF(iov)), -EBADMSG);
+        ASSERT_EQ(td->panics, 1);
+        /* A broken device pops nothing. */
+        ASSERT_EQ(vu_queue_pop_burst(&td->dev, vq, e, iov, ELEMENTSOF(e)), 0);
+
+        vf_vring_free(vr);
+        test_dev_free(td);
+        vf_mem_free(mem);
+}
+
 static void test_avail_bytes(void) {
         TestDev *td = test_dev_new(1);
         VfMem *mem = test_mem_new(3, REGION_SIZE);
@@ -591,6 +709,7 @@ int main(void) {
         RUN_TEST(test_kick_suppression);
         RUN_TEST(test_pop_into_unpop_rewind);
         RUN_TEST(test_single_buffer_chains);
+        RUN_TEST(test_pop_burst);
         RUN_TEST(test_avail_bytes);
         RUN_TEST(test_empty_ring_arms_avail_event);
 
