@@ -37,6 +37,8 @@
 #define NET_RX_IOV_MAX 1024u
 /* Frames handled per pass before the guest is notified, so long runs still interrupt it. */
 #define NET_BURST 64u
+/* Transmit chains of one buffer popped at a time (vu_queue_pop_burst), the usual frame. */
+#define NET_TX_BURST 32u
 /* How long a frame waits for a receive buffer before frames are dropped (no_rx_buffer). */
 #define NET_HOLD_USEC (20u * 1000u)
 
@@ -120,6 +122,8 @@ typedef struct NetPair {
 
         /* per-pass scratch: popped chains' iovecs (no allocation per frame) */
         struct iovec tx_iov[NET_TX_IOV_MAX];
+        VuVirtqElement tx_burst[NET_TX_BURST];
+        struct iovec tx_burst_iov[NET_TX_BURST];
         struct iovec rx_iov[NET_RX_IOV_MAX];
         struct iovec rx_read_iov[NET_RX_IOV_MAX];
         VuVirtqElement rx_elems[NET_RX_ELEMS_MAX];

@@ -434,6 +434,30 @@ unsigned int net_loopback_run(NetPair *p, unsigned int budget) {
                 /* Waiting for receive buffers: a cheap look at the ring (polling finds them before the kick). */
                 if (p->rx_wait && !p->hold_expired && !net_pair_wait_rx(p))
                         break;
+
+                /* Frames in one buffer each, the usual kind, come a burst at a time. */
+                k = vu_queue_pop_burst(vu, tx, p->tx_burst, p->tx_burst_iov, MIN(budget - taken, NET_TX_BURST));
+                if (k > 0) {
+                        unsigned int i;
+
+                        for (i = 0; i < (unsigned int) k; i++) {
+                                if (loopback_frame(p, rx, &p->tx_burst[i], &tally) == -EAGAIN)
+                                        break;
+                                vu_queue_fill(vu, tx, &p->tx_burst[i], 0, p->tx_used++);
+                        }
+                        taken += i;
+                        if (i == (unsigned int) k)
+                                continue;
+                        /* Out of receive buffers: this frame and the rest of the burst stay in the ring. */
+                        (void) vu_queue_rewind(vu, tx, (unsigned int) k - i);
+                        if (net_pair_wait_rx(p))
+                                continue;
+                        break;
+                }
+                if (k < 0)
+                        break;
+
+                /* Anything else (several buffers, an empty or malformed ring): one at a time. */
                 k = vu_queue_pop_into(vu, tx, &te, p->tx_iov, NET_TX_IOV_MAX);
                 if (k == 0)
                         break;
