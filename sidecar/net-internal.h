@@ -124,6 +124,11 @@ typedef struct NetPair {
         struct iovec tx_iov[NET_TX_IOV_MAX];
         VuVirtqElement tx_burst[NET_TX_BURST];
         struct iovec tx_burst_iov[NET_TX_BURST];
+        /* receive buffers of one buffer each popped ahead for the frames of the transmit burst */
+        VuVirtqElement rx_burst[NET_TX_BURST];
+        struct iovec rx_burst_iov[NET_TX_BURST];
+        unsigned int rx_burst_n, rx_burst_i;    /* popped, taken */
+        unsigned int rx_want;                   /* frames in hand: at most this many are popped ahead */
         struct iovec rx_iov[NET_RX_IOV_MAX];
         struct iovec rx_read_iov[NET_RX_IOV_MAX];
         VuVirtqElement rx_elems[NET_RX_ELEMS_MAX];

@@ -226,9 +226,41 @@ static int take_rx_more(NetPair *p, VuVirtq *rx, uint64_t need, unsigned int ne,
  * -EAGAIN if the ring has not enough buffers yet. Nothing stays taken
  * unless the return is positive.
  */
+/*
+ * Give the receive buffers popped ahead and not taken back to the ring:
+ * they are the last popped from it, so a rewind returns exactly them.
+ */
+static void loopback_rx_burst_return(NetPair *p, VuVirtq *rx) {
+        if (p->rx_burst_i < p->rx_burst_n)
+                (void) vu_queue_rewind(&p->net->dev.vu, rx, p->rx_burst_n - p->rx_burst_i);
+        p->rx_burst_n = p->rx_burst_i = 0;
+}
+
 static inline int loopback_take_rx(NetPair *p, VuVirtq *rx, uint64_t need, NetDrop *ret_drop) {
         VuVirtqElement *e = &p->rx_elems[0];
-        int k = vu_queue_pop_into(&p->net->dev.vu, rx, e, p->rx_iov, NET_RX_IOV_MAX);
+        int k;
+
+        /* One receive buffer per frame, the usual case: popped ahead for the frames in hand. */
+        if (p->rx_burst_i == p->rx_burst_n && p->rx_want > 1) {
+                k = vu_queue_pop_burst(&p->net->dev.vu, rx, p->rx_burst, p->rx_burst_iov,
+                                       MIN(p->rx_want, NET_TX_BURST));
+                p->rx_burst_n = k > 0 ? (unsigned int) k : 0;
+                p->rx_burst_i = 0;
+        }
+        if (p->rx_burst_i < p->rx_burst_n) {
+                const VuVirtqElement *b = &p->rx_burst[p->rx_burst_i];
+
+                if (_likely_(b->in_num == 1 && b->in_sg[0].iov_len >= need)) {
+                        *e = *b;
+                        p->rx_len[0] = (uint32_t) b->in_sg[0].iov_len;
+                        p->rx_burst_i++;
+                        return 1;
+                }
+                /* Too small, or not writable: the general path below, which pops them again in order. */
+                loopback_rx_burst_return(p, rx);
+        }
+
+        k = vu_queue_pop_into(&p->net->dev.vu, rx, e, p->rx_iov, NET_RX_IOV_MAX);
 
         if (_likely_(k > 0)) {
                 p->rx_len[0] = rx_elem_len(e);
@@ -441,6 +473,7 @@ unsigned int net_loopback_run(NetPair *p, unsigned int budget) {
                         unsigned int i;
 
                         for (i = 0; i < (unsigned int) k; i++) {
+                                p->rx_want = (unsigned int) k - i;
                                 if (loopback_frame(p, rx, &p->tx_burst[i], &tally) == -EAGAIN)
                                         break;
                                 vu_queue_fill(vu, tx, &p->tx_burst[i], 0, p->tx_used++);
@@ -458,6 +491,7 @@ unsigned int net_loopback_run(NetPair *p, unsigned int budget) {
                         break;
 
                 /* Anything else (several buffers, an empty or malformed ring): one at a time. */
+                p->rx_want = 1;
                 k = vu_queue_pop_into(vu, tx, &te, p->tx_iov, NET_TX_IOV_MAX);
                 if (k == 0)
                         break;
@@ -478,6 +512,7 @@ unsigned int net_loopback_run(NetPair *p, unsigned int budget) {
                 vu_queue_fill(vu, tx, &te, 0, p->tx_used++);
                 taken++;
         }
+        loopback_rx_burst_return(p, rx);
         if (tally.packets > 0) {
                 net_count_tally(n, txq, &tally);
                 net_count_tally(n, rxq, &tally);
