@@ -92,8 +92,8 @@ void options_help(void) {
                "      --version         show the version\n"
                "\n"
                "Environment (options win): VU_SIDECAR_BLK (one SPEC, or several separated by ';'),\n"
-               "VU_SIDECAR_NET, VU_SIDECAR_CONTROL, VU_SIDECAR_RUNTIME_DIR, VU_SIDECAR_IO_ENGINE,\n"
-               "VU_SIDECAR_LOG_LEVEL.\n"
+               "VU_SIDECAR_NET, VU_SIDECAR_CONTROL, VU_SIDECAR_RUNTIME_DIR, VU_SIDECAR_SOCKET_MODE,\n"
+               "VU_SIDECAR_CONTROL_GROUP, VU_SIDECAR_IO_ENGINE, VU_SIDECAR_LOG_LEVEL.\n"
                "\n"
                "Socket activation: a listening fd named \"vhost-user\" serves the only device, an fd named\n"
                "after a device id serves that device, and an fd named \"control\" is the control socket.\n"
@@ -529,35 +529,34 @@ static int parse_log_level(const char *what, const char *v, int *ret) {
         return 0;
 }
 
-static int parse_socket_mode(const char *v, mode_t *ret) {
+static int parse_socket_mode(const char *what, const char *v, mode_t *ret) {
         unsigned long m;
         char *end;
 
         errno = 0;
         m = strtoul(v, &end, 8);
         if (!v[0] || *end || errno != 0 || m > 0777 || v[0] == '-' || v[0] == '+')
-                return usage_error("--socket-mode: %s: must be an octal mode from 0000 to 0777 (e.g. 0660)",
-                                   v);
+                return usage_error("%s: %s: must be an octal mode from 0000 to 0777 (e.g. 0660)", what, v);
         *ret = (mode_t) m;
         return 0;
 }
 
-static int parse_group(const char *v, gid_t *ret) {
+static int parse_group(const char *what, const char *v, gid_t *ret) {
         struct group *g;
         uint64_t u;
 
         if (!v[0])
-                return usage_error("--control-group: must name a group");
+                return usage_error("%s: must name a group", what);
         if (parse_u64(v, false, &u) == 0) {
                 if (u >= (gid_t) -1)
-                        return usage_error("--control-group: %s: not a valid group id", v);
+                        return usage_error("%s: %s: not a valid group id", what, v);
                 *ret = (gid_t) u;
                 return 0;
         }
         errno = 0;
         g = getgrnam(v);
         if (!g)
-                return usage_error("--control-group: %s: no such group%s%s", v, errno ? ": " : "",
+                return usage_error("%s: %s: no such group%s%s", what, v, errno ? ": " : "",
                                    errno ? strerror(errno) : "");
         *ret = g->gr_gid;
         return 0;
@@ -597,6 +596,7 @@ int options_parse(int argc, char *argv[], Options *ret) {
         char **blk_specs = NULL;
         size_t n_blk_specs = 0;
         const char *control = NULL, *runtime_dir = NULL, *io_engine = NULL, *log_level = NULL;
+        const char *socket_mode = NULL, *control_group = NULL;
         const char *blk_what = "--blk";
         int c, r = 0;
 
@@ -624,12 +624,16 @@ int options_parse(int argc, char *argv[], Options *ret) {
                         io_engine = optarg;
                         break;
                 case ARG_SOCKET_MODE:
-                        r = parse_socket_mode(optarg, &o.socket_mode);
+                        r = parse_socket_mode("--socket-mode", optarg, &o.socket_mode);
+                        if (r >= 0)
+                                socket_mode = optarg;
                         break;
                 case ARG_CONTROL_GROUP:
-                        r = parse_group(optarg, &o.control_gid);
+                        r = parse_group("--control-group", optarg, &o.control_gid);
                         if (r >= 0)
                                 r = set_string(&o.control_group, optarg);
+                        if (r >= 0)
+                                control_group = optarg;
                         break;
                 case ARG_LOG_LEVEL:
                         log_level = optarg;
@@ -674,6 +678,19 @@ int options_parse(int argc, char *argv[], Options *ret) {
                 r = parse_log_level(getenv("VU_SIDECAR_LOG_LEVEL") == log_level ? "VU_SIDECAR_LOG_LEVEL"
                                                                                 : "--log-level",
                                     log_level, &o.log_level);
+                if (r < 0)
+                        goto done;
+        }
+        /* Like their options: a container sets these to let a frontend of another uid in. */
+        if (!socket_mode && (socket_mode = getenv("VU_SIDECAR_SOCKET_MODE")) && socket_mode[0]) {
+                r = parse_socket_mode("VU_SIDECAR_SOCKET_MODE", socket_mode, &o.socket_mode);
+                if (r < 0)
+                        goto done;
+        }
+        if (!control_group && (control_group = getenv("VU_SIDECAR_CONTROL_GROUP")) && control_group[0]) {
+                r = parse_group("VU_SIDECAR_CONTROL_GROUP", control_group, &o.control_gid);
+                if (r >= 0)
+                        r = set_string(&o.control_group, control_group);
                 if (r < 0)
                         goto done;
         }

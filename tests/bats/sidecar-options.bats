@@ -172,7 +172,8 @@ refuse() {
         [[ $status -eq 0 ]]
         [[ $output == *"Usage: vu-sidecar"* ]]
         for word in --blk path= queues= queue-size= read-only= --control --runtime-dir --io-engine \
-                --socket-mode --control-group --log-level VU_SIDECAR_BLK vhost-user-blk-pci; do
+                --socket-mode --control-group --log-level VU_SIDECAR_BLK VU_SIDECAR_SOCKET_MODE \
+                VU_SIDECAR_CONTROL_GROUP vhost-user-blk-pci; do
                 [[ $output == *"$word"* ]] || { echo "missing $word"; return 1; }
         done
 }
@@ -255,6 +256,36 @@ refuse() {
         [[ $status -eq 2 ]]
         [[ $output == *"vu-sidecar: --blk: queues=99"* ]]
         [[ $output != *"VU_SIDECAR"* ]]
+}
+
+@test "VU_SIDECAR_SOCKET_MODE and VU_SIDECAR_CONTROL_GROUP stand in for their options" {
+        # The man page and README promise a variable for each option: a container that lets a
+        # frontend of another uid in sets the socket mode through its environment. (timeout: a
+        # sidecar that ignored a bad variable would start and serve instead of refusing it.)
+        VU_SIDECAR_SOCKET_MODE=0999 run timeout 10 "$VU_SIDECAR" --control none --runtime-dir "$run_dir" --blk "path=$img"
+        echo "$output"
+        [[ $status -eq 2 ]]
+        [[ $output == *"vu-sidecar: VU_SIDECAR_SOCKET_MODE: 0999: must be an octal mode from 0000 to 0777"* ]]
+        VU_SIDECAR_CONTROL_GROUP=no-such-group-here run timeout 10 "$VU_SIDECAR" --control none --runtime-dir "$run_dir" \
+                --blk "path=$img"
+        echo "$output"
+        [[ $status -eq 2 ]]
+        [[ $output == *"vu-sidecar: VU_SIDECAR_CONTROL_GROUP: no-such-group-here: no such group"* ]]
+        # Options win over the variables.
+        VU_SIDECAR_SOCKET_MODE=0999 VU_SIDECAR_CONTROL_GROUP=no-such-group-here \
+                run timeout 10 "$VU_SIDECAR" --control none --runtime-dir "$run_dir" --socket-mode 999 --blk "path=$img"
+        [[ $status -eq 2 ]]
+        [[ $output == *"vu-sidecar: --socket-mode: 999"* ]]
+        [[ $output != *"VU_SIDECAR"* ]]
+
+        VU_SIDECAR_SOCKET_MODE=0606 VU_SIDECAR_CONTROL_GROUP=0 start_sidecar --blk "path=$img"
+        wait_for_socket "$sock"
+        [[ $(stat -c %a "$sock") == 606 ]]
+        stop_sidecar
+        VU_SIDECAR_SOCKET_MODE=0606 start_sidecar --socket-mode 0600 --blk "path=$img"
+        wait_for_socket "$sock"
+        [[ $(stat -c %a "$sock") == 600 ]]
+        stop_sidecar
 }
 
 @test "a missing image is named with the reason, exit 1" {
