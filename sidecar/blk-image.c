@@ -69,7 +69,33 @@ static int blk_read_size(BlkDevice *b, uint64_t *ret) {
         return 0;
 }
 
+/*
+ * The blk device of this process that already has @b's image open, if any: flock() locks
+ * per open file, so a second device on the same image is refused like another process's.
+ */
+static BlkDevice *blk_same_image(BlkDevice *b) {
+        Sidecar *s = b->dev.sidecar;
+        struct stat st, o;
+
+        if (!s || fstat(b->fd, &st) < 0)
+                return NULL;
+        for (size_t i = 0; i < s->n_devices; i++) {
+                BlkDevice *x;
+
+                if (s->devices[i]->type != DEVICE_BLK)
+                        continue;
+                x = blk_from_device(s->devices[i]);
+                if (x == b || x->fd < 0 || fstat(x->fd, &o) < 0)
+                        continue;
+                if (S_ISBLK(st.st_mode) ? S_ISBLK(o.st_mode) && o.st_rdev == st.st_rdev
+                                        : o.st_dev == st.st_dev && o.st_ino == st.st_ino)
+                        return x;
+        }
+        return NULL;
+}
+
 int blk_open_image(BlkDevice *b, const BlkConfig *c) {
+        BlkDevice *other;
         int flags = (c->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY;
         struct stat st;
         int r;
@@ -109,6 +135,12 @@ int blk_open_image(BlkDevice *b, const BlkConfig *c) {
         b->lock_mode = c->lock;
         if (c->lock == BLK_LOCK_ON) {
                 r = blk_lock_take(b);
+                if (r == -EBUSY && (other = blk_same_image(b)))
+                        return log_error_errno(
+                                EBUSY,
+                                "%s: image %s is already served by device %s of this sidecar (as %s): one "
+                                "image backs one writable device (read-only=on on every device shares it).",
+                                c->id, c->path, other->dev.id, other->path);
                 if (r == -EBUSY)
                         return log_error_errno(
                                 EBUSY, "%s: image %s is in use by another process (it holds %s lock).",

@@ -288,6 +288,20 @@ refuse() {
         stop_sidecar
 }
 
+@test "two devices of one sidecar on one image: the message names the other device, not another process" {
+        ln -s "$img" "$tmp/alias.img"
+        run timeout 10 "$VU_SIDECAR" --control none --runtime-dir "$run_dir" --blk "path=$img" \
+                --blk "id=data,path=$tmp/alias.img"
+        echo "$output"
+        [[ $status -eq 1 ]]
+        [[ $output == *"data: image $tmp/alias.img is already served by device blk0 of this sidecar (as $img)"* ]]
+        [[ $output != *"another process"* ]]
+        # Read-only on both shares the image, as two read-only sidecars may.
+        start_sidecar --blk "path=$img,read-only=on" --blk "id=data,path=$tmp/alias.img,read-only=on"
+        wait_for_socket "$run_dir/data.sock"
+        stop_sidecar
+}
+
 @test "a missing image is named with the reason, exit 1" {
         run "$VU_SIDECAR" --control none --runtime-dir "$run_dir" --blk "path=$tmp/nope.img"
         echo "$output"
