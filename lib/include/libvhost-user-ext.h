@@ -78,6 +78,15 @@ int vu_queue_pop_into(VuDev *dev, VuVirtq *vq, VuVirtqElement *elem, struct iove
  */
 int vu_queue_pop_burst(VuDev *dev, VuVirtq *vq, VuVirtqElement *elems, struct iovec *iov, unsigned int max);
 
+/*
+ * vu_queue_fill_burst: vu_queue_fill() for @n elements with its checks made
+ * once: @elems[k] goes at fill index @idx + k with @lens[k] bytes written,
+ * or 0 bytes for every element when @lens is NULL (a transmit ring's
+ * buffers come back unwritten). Publish them with vu_queue_flush().
+ */
+void vu_queue_fill_burst(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elems, const unsigned int *lens,
+                         unsigned int n, unsigned int idx);
+
 /* The kick eventfd of a queue (-1 if none), for programs that poll rings themselves. */
 int vu_queue_get_kick_fd(const VuDev *dev, const VuVirtq *vq);
 

@@ -396,6 +396,9 @@ typedef struct VqRingOps {
         bool (*rewind)(VuDev *dev, VuVirtq *vq, unsigned int num);
         void (*fill)(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int len,
                      unsigned int idx);
+        /* vu_queue_fill_burst() on a ready queue: fill() for each element. */
+        void (*fill_burst)(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elems, const unsigned int *lens,
+                           unsigned int n, unsigned int idx);
         void (*flush)(VuDev *dev, VuVirtq *vq, unsigned int num);
         bool (*empty)(VuDev *dev, VuVirtq *vq);
         void (*set_notification)(VuDev *dev, VuVirtq *vq, bool enable);

@@ -984,7 +984,7 @@ static void packed_fill_refuse(VuDev *dev, VuVirtq *vq, const VuVirtqElement *el
                        vq_index(dev, vq), idx, num, elem->index);
 }
 
-static void packed_fill(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int len,
+static inline void packed_fill(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, unsigned int len,
                         unsigned int idx) {
         struct VqPackedState *s = vq->priv->packed_state;
         unsigned int num = vq->vring.num;
@@ -1002,6 +1002,13 @@ static void packed_fill(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem, uns
         s->used[idx] = (PackedUsed){.len = len, .id = (uint16_t) elem->index, .set = true};
         vq->priv->stats.pushed++;
         vq->priv->stats.bytes_in += len;
+}
+
+/* packed_fill() for each element, inlined into one loop. */
+static void packed_fill_burst(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elems, const unsigned int *lens,
+                              unsigned int n, unsigned int idx) {
+        for (unsigned int k = 0; k < n; k++)
+                packed_fill(dev, vq, &elems[k], lens ? lens[k] : 0, idx + k);
 }
 
 static uint16_t used_flags(bool wrap, uint32_t len) {
@@ -1332,6 +1339,7 @@ const VqRingOps vq_packed_ops = {
         .pop_burst = packed_pop_burst,
         .rewind = packed_rewind,
         .fill = packed_fill,
+        .fill_burst = packed_fill_burst,
         .flush = packed_flush,
         .empty = packed_empty,
         .set_notification = packed_set_notification,

@@ -511,6 +511,13 @@ _public_ void vu_queue_fill(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elem,
         vq_ops(vq)->fill(dev, vq, elem, len, idx);
 }
 
+_public_ void vu_queue_fill_burst(VuDev *dev, VuVirtq *vq, const VuVirtqElement *elems, const unsigned int *lens,
+                                  unsigned int n, unsigned int idx) {
+        if (!vq_ready(dev, vq) || !elems || n == 0)
+                return;
+        vq_ops(vq)->fill_burst(dev, vq, elems, lens, n, idx);
+}
+
 _public_ void vu_queue_flush(VuDev *dev, VuVirtq *vq, unsigned int num) {
         if (!vq_ready(dev, vq))
                 return;

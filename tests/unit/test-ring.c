@@ -516,7 +516,8 @@ static void test_pop_burst(void) {
                 {.gpa = 0x200000 - 0x100, .len = 0x200},      /* 6: crosses into region 1 */
         };
         VfBuf two[2] = {{.gpa = 0x150000, .len = 16}, {.gpa = 0x240000, .len = 16, .write = true}};
-        uint16_t heads[ELEMENTSOF(bufs)], two_head;
+        uint16_t heads[ELEMENTSOF(bufs)], two_head, head;
+        uint32_t len;
         VuQueueInfo info;
 
         ASSERT_OK(vf_mem_new(&mem));
@@ -553,9 +554,16 @@ static void test_pop_burst(void) {
         ASSERT_EQ(info.stats.popped, 3);
         ASSERT_EQ(info.stats.bytes_out, 64);
         ASSERT_EQ(info.inuse, 3);
-        for (unsigned int i = 0; i < 3; i++)
-                vu_queue_fill(&td->dev, vq, &e[i], e[i].in_num ? 7 : 0, i);
+        /* Returned as a burst too, then published at once. */
+        const unsigned int lens[3] = {0, 7, 7};
+        vu_queue_fill_burst(&td->dev, vq, e, lens, 3, 0);
+        ASSERT_EQ(vf_vring_get_used(vr, &head, &len), 0);
         vu_queue_flush(&td->dev, vq, 3);
+        for (unsigned int i = 0; i < 3; i++) {
+                ASSERT_EQ(vf_vring_get_used(vr, &head, &len), 1);
+                ASSERT_EQ(head, heads[i]);
+                ASSERT_EQ(len, lens[i]);
+        }
 
         /* The empty buffer: not here, but pop_into takes it. */
         ASSERT_EQ(vu_queue_pop_burst(&td->dev, vq, e, iov, ELEMENTSOF(e)), 0);
@@ -597,7 +605,6 @@ static void test_pop_burst(void) {
 
         /* Outside guest memory: the burst leaves it, pop_into refuses it. */
         VfBuf bad = {.gpa = 0x200000 + REGION_SIZE - 8, .len = 16};
-        uint16_t head;
         ASSERT_OK(vf_vring_add(vr, &bad, 1, false, &head));
         vf_vring_publish(vr);
         ASSERT_EQ(vu_queue_pop_burst(&td->dev, vq, e, iov, ELEMENTSOF(e)), 0);
