@@ -476,8 +476,10 @@ unsigned int net_loopback_run(NetPair *p, unsigned int budget) {
                                 p->rx_want = (unsigned int) k - i;
                                 if (loopback_frame(p, rx, &p->tx_burst[i], &tally) == -EAGAIN)
                                         break;
-                                vu_queue_fill(vu, tx, &p->tx_burst[i], 0, p->tx_used++);
                         }
+                        /* Delivered or dropped, each is done with: returned unwritten. */
+                        vu_queue_fill_burst(vu, tx, p->tx_burst, NULL, i, p->tx_used);
+                        p->tx_used += i;
                         taken += i;
                         if (i == (unsigned int) k)
                                 continue;
