@@ -7,6 +7,8 @@
  * fast as it can while the main thread pops. Whatever interleaving happens,
  * every element handed out must lie wholly inside guest memory as the
  * library mapped it; a refusal is fine (the device is then re-created).
+ * The same race against vu_queue_pop_burst(), which leaves to
+ * vu_queue_pop_into() what it does not take.
  * The run is bounded in time; how many races were won is only printed.
  */
 #include <pthread.h>
@@ -98,20 +100,31 @@ static void stop(Hostile *h, Flipper *f, pthread_t t) {
         hostile_free(h);
 }
 
-static void run(bool indirect) {
+/* One pop as a NIC pops: a burst of one, else vu_queue_pop_into(). Returns the element or NULL. */
+static VuVirtqElement *pop_burst(Hostile *h, VuVirtqElement *e, struct iovec *iov, unsigned int iov_max) {
+        VuVirtq *vq = vu_get_queue(&h->dev, 0);
+        int r = vu_queue_pop_burst(&h->dev, vq, e, iov, 1);
+
+        if (r == 0)
+                r = vu_queue_pop_into(&h->dev, vq, e, iov, iov_max);
+        return r > 0 ? e : NULL;
+}
+
+static void run(bool indirect, bool burst) {
         unsigned int popped = 0, refused = 0;
         Flipper f;
         pthread_t t;
         Hostile h;
 
-        hostile_step("%.1f s of pops racing a thread that rewrites the %s", SECONDS,
+        hostile_step("%.1f s of %s racing a thread that rewrites the %s", SECONDS, burst ? "burst pops" : "pops",
                      indirect ? "indirect table and its length" : "descriptor");
         start(&h, &f, &t, indirect);
         for (double t0 = now(); now() - t0 < SECONDS;) {
-                VuVirtqElement *e;
+                VuVirtqElement *e, be;
+                struct iovec biov[8];
 
                 hostile_avail(&h, 0, 0);
-                e = hostile_pop(&h, 0);
+                e = burst ? pop_burst(&h, &be, biov, ELEMENTSOF(biov)) : hostile_pop(&h, 0);
                 if (!e) {
                         check_msg(h.dev.broken, "pop returned nothing on a non-empty ring without refusing it");
                         refused++;
@@ -126,7 +139,8 @@ static void run(bool indirect) {
                                   e->index, k, v->iov_base, v->iov_len);
                 }
                 vu_queue_push(&h.dev, vu_get_queue(&h.dev, 0), e, 0);
-                free(e);
+                if (!burst)
+                        free(e);
                 popped++;
         }
         stop(&h, &f, t);
@@ -137,8 +151,9 @@ static void run(bool indirect) {
 int main(void) {
         int fds = hostile_count_fds();
 
-        run(false);
-        run(true);
+        run(false, false);
+        run(true, false);
+        run(false, true);
 
         check_msg(hostile_count_fds() == fds, "fd leak: %d open before, %d after", fds, hostile_count_fds());
         printf("ok\n");
