@@ -240,6 +240,36 @@ static bool tap_discard_one(NetPair *p) {
         return r >= 0;
 }
 
+/*
+ * The receive ring holds buffers, but fewer bytes than the largest frame the
+ * tap may hand over. net_pair_wait_rx() sees a non-empty ring and sends the
+ * caller round again at once: the event loop would spin, deaf to the control
+ * socket, signals and every other device, until the guest posts more, and
+ * forever if it never does (a driver that stopped taking frames: testpmd in
+ * txonly mode, a guest that is paused or wedged). Wait for the guest's kick
+ * instead; the frames filled so far are flushed when the pass ends, so the
+ * guest can recycle those buffers. With @recheck, room that arrived while
+ * notifications were off is looked for once (true: go round again).
+ */
+static bool tap_wait_rx_room(NetPair *p, VuVirtq *rx, uint64_t need, bool recheck) {
+        NetDevice *n = p->net;
+        VuDev *vu = &n->dev.vu;
+
+        if (!p->rx_wait) {
+                p->rx_wait = true;
+                n->qstats[net_rx_qidx(p->index)].holds++;
+        }
+        /* Every time: with EVENT_IDX this asks for a kick at the next buffer the guest posts. */
+        vu_queue_set_notification(vu, rx, 1);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if (recheck && vu_queue_avail_bytes(vu, rx, (unsigned int) MIN(need, (uint64_t) UINT32_MAX), 0)) {
+                p->rx_wait = false;
+                vu_queue_set_notification(vu, rx, 0);
+                return true;
+        }
+        return false;
+}
+
 unsigned int net_tap_rx_run(NetPair *p, unsigned int budget) {
         NetDevice *n = p->net;
         VuDev *vu = &n->dev.vu;
@@ -251,6 +281,7 @@ unsigned int net_tap_rx_run(NetPair *p, unsigned int budget) {
                 return 0;
         rx = net_queue(n, rxq);
         max_frame = n->guest_gso ? NET_FRAME_MAX : (uint64_t) n->config.mtu + 14 + 4;
+        bool rechecked = false; /* looked again and went round: not twice without progress */
 
         while (done < budget) {
                 unsigned int ne = 0, iov_used = 0, cnt = 0, used;
@@ -282,11 +313,14 @@ unsigned int net_tap_rx_run(NetPair *p, unsigned int budget) {
                 if (ne == 0 || (n->mrg_rxbuf && cap < need)) {
                         /* Not enough room for a frame we cannot size beforehand: wait for the guest. */
                         (void) vu_queue_rewind(vu, rx, ne);
-                        if (net_pair_wait_rx(p))
+                        if (ne == 0 ? net_pair_wait_rx(p) : tap_wait_rx_room(p, rx, need, !rechecked)) {
+                                rechecked = ne > 0;
                                 continue;
+                        }
                         net_tap_set_reading(p, false);
                         break;
                 }
+                rechecked = false;
 
                 do
                         r = readv(p->tap_fd, p->rx_read_iov, (int) cnt);

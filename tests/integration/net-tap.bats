@@ -100,3 +100,48 @@ teardown() {
         [[ $output == *CAP_NET_ADMIN* ]]
         [[ $output == *"ip tuntap add dev vnnew0 mode tap user"* ]]
 }
+
+@test "net tap: a receive ring with too few buffers for the largest frame waits for a kick, the event loop stays live" {
+        local why
+        why=$(vn_dpdk_missing)
+        [[ -z $why ]] || skip "$why"
+        vn_hugepages
+        # MTU 9000 with mergeable buffers: a frame from the tap may need 5 of testpmd's 2 KiB
+        # buffers. testpmd in txonly mode never takes frames, so its receive ring runs down to
+        # fewer than that and stays there. The sidecar used to go round its tap loop for as long
+        # as the ring was not empty: 100% CPU, deaf to vuctl, SIGTERM and the frontend.
+        vt_spawn sidecar ip netns exec "$ns" "$VU_SIDECAR" \
+                --net "backend=tap,tap=vntap0,mtu=9000,socket=$sock" \
+                --control "$VT_TMP/control.sock" --runtime-dir "$VT_TMP" --log-level debug
+        VT_SIDECAR_PID=$VT_LAST_PID
+        vt_wait_socket "$sock" "$VT_SIDECAR_PID"
+        ip -n "$ns" link set vntap0 mtu 9000 up
+
+        vn_testpmd "$sock" 1 -- "set fwd txonly" "start" "sleep 14" "stop" 3>&- &
+        local tp_pid=$! i
+        for ((i = 0; i < 300; i++)); do
+                grep -q 'queue 0 enabled' "$VT_TMP/sidecar.log" && break
+                sleep 0.1
+        done
+        sleep 1
+        # 300 small frames from the namespace into the tap, more than the 256 buffers posted.
+        ip netns exec "$ns" python3 -c '
+import socket
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("vntap0", 0))
+frame = b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00" + bytes(100)
+for _ in range(300):
+    s.send(frame)'
+        sleep 1
+        run timeout 5 "$VUCTL" --socket "$VT_TMP/control.sock" ping
+        echo "$output"
+        [[ $status == 0 ]]
+        local rx holds
+        rx=$(vn_stat 'd["queues"][0]["net"]["packets"]')
+        holds=$(vn_stat 'd["queues"][0]["net"]["holds"]')
+        echo "# figure: $rx frames delivered, $holds holds; the sidecar answered while waiting" >&3
+        ((rx > 200 && rx <= 256))
+        ((holds >= 1))
+        wait "$tp_pid" || true
+        vt_stop_clean "$VT_SIDECAR_PID" sidecar
+}
