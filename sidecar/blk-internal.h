@@ -86,6 +86,7 @@ struct BlkDevice {
         bool read_only_opened;
         bool read_only;  /* enforced now */
         bool ro_offered; /* VIRTIO_BLK_F_RO offered to the current frontend */
+        uint64_t features_offered; /* what GET_FEATURES told the current frontend; 0 until asked */
         bool discard;
         bool write_zeroes;
         bool zero_range_ok; /* fallocate(ZERO_RANGE) worked or was not tried yet */

@@ -148,11 +148,23 @@ static void blk_queue_set_started(VuDev *vu, int qidx, bool started) {
 
 /* ---- the library's device interface -------------------------------------- */
 
+/*
+ * One offer per connection. QEMU reads GET_FEATURES once, when it connects,
+ * and sends those bits back in SET_FEATURES each time the guest's driver
+ * starts (boot, reboot, driver reload); the library refuses bits that were
+ * not offered. Had `vuctl set read-only` changed the offer in between, the
+ * next SET_FEATURES was refused, the ring came up without INDIRECT_DESC and
+ * the first request killed the connection. A read-only switch during a
+ * connection is enforced per request instead (IOERR on writes, discards
+ * and write-zeroes); the next frontend sees VIRTIO_BLK_F_RO.
+ */
 static uint64_t blk_get_features(VuDev *vu) {
         BlkDevice *b = blk_from_vu(vu);
         uint64_t f = 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_BLK_SIZE |
                      1ULL << VIRTIO_BLK_F_FLUSH | 1ULL << VIRTIO_BLK_F_MQ | 1ULL << VIRTIO_F_VERSION_1;
 
+        if (b->features_offered)
+                return b->features_offered;
         b->ro_offered = b->read_only;
         if (b->read_only)
                 f |= 1ULL << VIRTIO_BLK_F_RO;
@@ -162,6 +174,7 @@ static uint64_t blk_get_features(VuDev *vu) {
                 if (b->write_zeroes)
                         f |= 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
         }
+        b->features_offered = f;
         return f;
 }
 
@@ -259,6 +272,7 @@ static int blk_start(Device *d) {
 
         b->detaching = false;
         b->write_through = false;
+        b->features_offered = 0;
         return 0;
 }
 
