@@ -129,6 +129,11 @@ typedef struct NetPair {
         struct iovec rx_burst_iov[NET_TX_BURST];
         unsigned int rx_burst_n, rx_burst_i;    /* popped, taken */
         unsigned int rx_want;                   /* frames in hand: at most this many are popped ahead */
+        bool rx_from_burst;                     /* rx_elems[0] came from rx_burst */
+        /* receive buffers of rx_burst used, to be filled at fill indexes rx_fill_idx.. in one call */
+        VuVirtqElement rx_fill[NET_TX_BURST];
+        unsigned int rx_fill_len[NET_TX_BURST];
+        unsigned int rx_fill_n, rx_fill_idx;
         struct iovec rx_iov[NET_RX_IOV_MAX];
         struct iovec rx_read_iov[NET_RX_IOV_MAX];
         VuVirtqElement rx_elems[NET_RX_ELEMS_MAX];

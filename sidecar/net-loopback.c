@@ -236,12 +236,25 @@ static void loopback_rx_burst_return(NetPair *p, VuVirtq *rx) {
         p->rx_burst_n = p->rx_burst_i = 0;
 }
 
+/*
+ * Fill the receive buffers of rx_burst that frames were copied into, in one
+ * call. Before rx_burst is popped into again: the elements point at its iovecs.
+ */
+static void loopback_rx_fill_flush(NetPair *p, VuVirtq *rx) {
+        if (p->rx_fill_n == 0)
+                return;
+        vu_queue_fill_burst(&p->net->dev.vu, rx, p->rx_fill, p->rx_fill_len, p->rx_fill_n, p->rx_fill_idx);
+        p->rx_fill_n = 0;
+}
+
 static inline int loopback_take_rx(NetPair *p, VuVirtq *rx, uint64_t need, NetDrop *ret_drop) {
         VuVirtqElement *e = &p->rx_elems[0];
         int k;
 
+        p->rx_from_burst = false;
         /* One receive buffer per frame, the usual case: popped ahead for the frames in hand. */
         if (p->rx_burst_i == p->rx_burst_n && p->rx_want > 1) {
+                loopback_rx_fill_flush(p, rx);
                 k = vu_queue_pop_burst(&p->net->dev.vu, rx, p->rx_burst, p->rx_burst_iov,
                                        MIN(p->rx_want, NET_TX_BURST));
                 p->rx_burst_n = k > 0 ? (unsigned int) k : 0;
@@ -254,6 +267,7 @@ static inline int loopback_take_rx(NetPair *p, VuVirtq *rx, uint64_t need, NetDr
                         *e = *b;
                         p->rx_len[0] = (uint32_t) b->in_sg[0].iov_len;
                         p->rx_burst_i++;
+                        p->rx_from_burst = true;
                         return 1;
                 }
                 /* Too small, or not writable: the general path below, which pops them again in order. */
@@ -423,8 +437,19 @@ static int loopback_frame(NetPair *p, VuVirtq *rx, const VuVirtqElement *te, Net
         if (_unlikely_(fix_csum))
                 loopback_fix_csum(p, te, ne, hdr_len, frame_len, csum_start, csum_offset);
 
-        for (int j = 0; j < ne; j++)
-                vu_queue_fill(vu, rx, &p->rx_elems[j], p->rx_len[j], p->rx_used++);
+        if (_likely_(p->rx_from_burst)) {
+                /* Filled with the others of its burst, at the next fill index. */
+                if (p->rx_fill_n == 0)
+                        p->rx_fill_idx = p->rx_used;
+                p->rx_fill[p->rx_fill_n] = p->rx_elems[0];
+                p->rx_fill_len[p->rx_fill_n++] = p->rx_len[0];
+                p->rx_used++;
+        } else {
+                /* Fill indexes stay in order: those waiting first. */
+                loopback_rx_fill_flush(p, rx);
+                for (int j = 0; j < ne; j++)
+                        vu_queue_fill(vu, rx, &p->rx_elems[j], p->rx_len[j], p->rx_used++);
+        }
         /* Counted on both queues when the pass ends. */
         net_tally_frame(tally, frame_len);
         return 0;
@@ -514,6 +539,7 @@ unsigned int net_loopback_run(NetPair *p, unsigned int budget) {
                 vu_queue_fill(vu, tx, &te, 0, p->tx_used++);
                 taken++;
         }
+        loopback_rx_fill_flush(p, rx);
         loopback_rx_burst_return(p, rx);
         if (tally.packets > 0) {
                 net_count_tally(n, txq, &tally);
