@@ -100,9 +100,11 @@ int vu_queue_get_kick_fd(const VuDev *dev, const VuVirtq *vq);
  */
 typedef struct VuQueueStats {
         uint64_t kicks;             /* kick notifications received (eventfd or in-band) */
-        uint64_t popped;            /* chains taken from the avail ring (guest→backend) */
+        uint64_t popped;            /* chains taken from the avail ring (guest→backend); a chain given
+                                     * back with vu_queue_rewind()/unpop() and taken again counts once */
         uint64_t pushed;            /* chains returned in the used ring (backend→guest) */
-        uint64_t bytes_out;         /* guest→backend bytes in popped chains' readable buffers */
+        uint64_t bytes_out;         /* guest→backend bytes in popped chains' readable buffers (a chain
+                                     * given back and taken again counts its bytes each time) */
         uint64_t bytes_in;          /* backend→guest bytes reported in used elements */
         uint64_t calls_sent;        /* call notifications signalled */
         uint64_t calls_suppressed;  /* notifications skipped by EVENT_IDX / NO_INTERRUPT */

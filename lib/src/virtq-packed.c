@@ -965,6 +965,8 @@ static bool packed_rewind(VuDev *dev, VuVirtq *vq, unsigned int n) {
                 vq->inuse--;
         }
         vq->shadow_avail_idx = vq->last_avail_idx;
+        /* Given back, not taken: popped again later, they count once. */
+        vq->priv->stats.popped -= MIN(vq->priv->stats.popped, (uint64_t) n);
         return true;
 }
 

@@ -777,6 +777,8 @@ static bool split_rewind(VuDev *dev, VuVirtq *vq, unsigned int num) {
                 return false;
         vq->last_avail_idx -= num;
         vq->inuse -= (int) num;
+        /* Given back, not taken: popped again later, they count once. */
+        vq->priv->stats.popped -= MIN(vq->priv->stats.popped, (uint64_t) num);
         return true;
 }
 

@@ -689,6 +689,11 @@ static void test_unpop_and_avail_bytes(void) {
         ASSERT_EQ(id, b.id);
         ASSERT_EQ(vf_packed_num_free(pr), 4);
         ASSERT_EQ(td->panics, 0);
+        /* Two chains, each popped three times and given back twice: two pops, two pushes. */
+        VuQueueInfo qi;
+        ASSERT_OK(vu_queue_get_info(&td->dev, 0, &qi));
+        ASSERT_EQ(qi.stats.popped, 2);
+        ASSERT_EQ(qi.stats.pushed, 2);
 
         vf_packed_free(pr);
         test_dev_free(td);

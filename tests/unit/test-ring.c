@@ -412,6 +412,11 @@ static void test_pop_into_unpop_rewind(void) {
                 ASSERT_EQ(len, 0);
         }
         ASSERT_EQ(td->panics, 0);
+        /* Every unpop and rewind gave a chain back: four chains were taken, four returned. */
+        VuQueueInfo qi;
+        ASSERT_OK(vu_queue_get_info(&td->dev, 0, &qi));
+        ASSERT_EQ(qi.stats.popped, 4);
+        ASSERT_EQ(qi.stats.pushed, 4);
 
         vf_vring_free(vr);
         test_dev_free(td);
