@@ -105,6 +105,8 @@ typedef struct Walk {
         unsigned int niov;
         unsigned int nbuf; /* buffer descriptors, direct and indirect */
         bool seen_write;
+        bool order_broken; /* a device-readable buffer came after a device-writable one */
+        bool reads_only;   /* WRITE flags ignored: every buffer is device-readable */
         uint64_t total;
         VqChain chain;
         const VuDevRegion *region; /* where the last buffer was: the next is likely there too */
@@ -150,15 +152,17 @@ static int walk_add_iov(Walk *w, void *base, uint64_t len, bool write) {
 /* One buffer descriptor (copied already); @at names it in errors. */
 static int walk_buffer(Walk *w, const struct vring_packed_desc *d, unsigned int at, bool indirect) {
         const char *where = indirect ? "indirect descriptor" : "descriptor";
-        bool write = d->flags & VRING_DESC_F_WRITE;
+        bool write = (d->flags & VRING_DESC_F_WRITE) && !w->reads_only;
         uint64_t gpa = d->addr, left = d->len;
         void *p;
         int r;
 
         if (++w->nbuf > VU_MAX_CHAIN_LEN)
                 return walk_fail(w, "chain has more than %u buffers", VU_MAX_CHAIN_LEN);
-        if (!write && w->seen_write)
+        if (!write && w->seen_write) {
+                w->order_broken = true;
                 return walk_fail(w, "%s %u: device-readable after a device-writable one", where, at);
+        }
         w->seen_write = w->seen_write || write;
 
         w->total += d->len;
@@ -233,6 +237,31 @@ static int indirect_entry_copy(VuDev *dev, uint64_t gpa, struct vring_packed_des
         return 0;
 }
 
+/* The @n entries of indirect table @ind (mapped at @table, or NULL: copied out entry by entry). */
+static int walk_table(Walk *w, const struct vring_packed_desc *ind, const struct vring_packed_desc *table,
+                      unsigned int n, unsigned int at) {
+        /* packed-ring.tex: the table is read in order, whole; NEXT is reserved in it. */
+        for (unsigned int j = 0; j < n; j++) {
+                struct vring_packed_desc d;
+                int r;
+
+                if (table)
+                        pdesc_copy(&table[j], &d);
+                else if (indirect_entry_copy(w->dev, ind->addr + (uint64_t) j * PDESC_SIZE, &d) < 0)
+                        return walk_fail(w,
+                                         "descriptor %u: indirect table 0x%" PRIx64 "+%" PRIu32
+                                         " not in guest memory",
+                                         at, (uint64_t) ind->addr, (uint32_t) ind->len);
+
+                if (d.flags & VRING_DESC_F_INDIRECT)
+                        return walk_fail(w, "indirect descriptor %u: INDIRECT inside an indirect table", j);
+                r = walk_buffer(w, &d, j, true);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int walk_indirect(Walk *w, const struct vring_packed_desc *ind, unsigned int at) {
         const struct vring_packed_desc *table;
         unsigned int n;
@@ -257,25 +286,39 @@ static int walk_indirect(Walk *w, const struct vring_packed_desc *ind, unsigned 
         if (table && ((uintptr_t) table % _Alignof(struct vring_packed_desc)) != 0)
                 table = NULL;
 
-        /* packed-ring.tex: the table is read in order, whole; NEXT is reserved in it. */
-        for (unsigned int j = 0; j < n; j++) {
-                struct vring_packed_desc d;
-
-                if (table)
-                        pdesc_copy(&table[j], &d);
-                else if (indirect_entry_copy(w->dev, ind->addr + (uint64_t) j * PDESC_SIZE, &d) < 0)
-                        return walk_fail(w,
-                                         "descriptor %u: indirect table 0x%" PRIx64 "+%" PRIu32
-                                         " not in guest memory",
-                                         at, (uint64_t) ind->addr, (uint32_t) ind->len);
-
-                if (d.flags & VRING_DESC_F_INDIRECT)
-                        return walk_fail(w, "indirect descriptor %u: INDIRECT inside an indirect table", j);
-                r = walk_buffer(w, &d, j, true);
-                if (r < 0)
-                        return r;
+        r = walk_table(w, ind, table, n, at);
+        if (r == -EBADMSG && w->order_broken && !w->reads_only) {
+                /*
+                 * DPDK's virtio driver (22.11 and earlier) marks every entry of
+                 * its packed transmit tables device-writable when it sets them
+                 * up and clears the flag only on the data entries it fills, not
+                 * on the header entry (nor on the entry whose index is the ring
+                 * slot's): by the rules a malformed chain, and a multi-segment
+                 * frame from testpmd would cost the connection. A table whose
+                 * order is broken is walked again with every entry taken as
+                 * device-readable: the device then only reads it, which it may
+                 * do with any buffer, so no guest memory becomes writable that
+                 * was not (DPDK's own vhost ignores these flags altogether).
+                 * The table is the whole chain (INDIRECT stands alone), so the
+                 * walk starts over from nothing. Said once per device.
+                 */
+                w->niov = 0;
+                w->nbuf = 0;
+                w->total = 0;
+                w->seen_write = false;
+                w->chain = (VqChain){};
+                w->reads_only = true;
+                r = walk_table(w, ind, table, n, at);
+                if (r == 0 && !w->dev->priv->quirk_write_header_noted) {
+                        w->dev->priv->quirk_write_header_noted = true;
+                        vu_log(w->dev, LOG_INFO,
+                               "descriptor %u: an indirect table lists device-writable buffers before "
+                               "device-readable ones (DPDK's virtio transmit tables do): all taken as "
+                               "device-readable, the device only reads them",
+                               at);
+                }
         }
-        return 0;
+        return r;
 }
 
 /* Descriptor @k of a chain, at ring slot @at: a buffer, or (alone) an indirect table. */

@@ -1048,6 +1048,58 @@ static void test_empty_ring_arms_device_event(void) {
         vf_mem_free(mem);
 }
 
+/*
+ * DPDK's virtio transmit tables: entries of an indirect table keep
+ * VRING_DESC_F_WRITE (the header, the entry at the ring slot's index) among
+ * readable data entries. A table out of order is taken as all device-readable;
+ * a table in order keeps its writable buffers; a direct chain out of order is
+ * still refused.
+ */
+static void run_write_order(const bool write[3], bool indirect, unsigned int want_out, unsigned int want_in) {
+        TestDev *td = test_dev_new(1);
+        VfMem *mem = test_mem_new(3, REGION_SIZE);
+        struct iovec iov[8];
+        VuVirtqElement e;
+        VfBuf bufs[3] = {
+                {.gpa = 0x100000, .len = 12, .write = write[0]},
+                {.gpa = 0x101000, .len = 64, .write = write[1]},
+                {.gpa = 0x102000, .len = 64, .write = write[2]},
+        };
+        uint16_t id;
+
+        td->mode = TEST_MODE_IGNORE;
+        test_dev_negotiate(td, mem, features_base, protocol_base);
+        VfPacked *pr = packed_start(td, mem, 0, 8, false);
+        VuVirtq *vq = vu_get_queue(&td->dev, 0);
+
+        ASSERT_OK(vf_packed_add(pr, bufs, 3, indirect, &id));
+        vf_packed_publish(pr);
+        if (want_out + want_in > 0) {
+                ASSERT_EQ(vu_queue_pop_into(&td->dev, vq, &e, iov, ELEMENTSOF(iov)), 1);
+                ASSERT_EQ(e.index, id);
+                ASSERT_EQ(e.out_num, want_out);
+                ASSERT_EQ(e.in_num, want_in);
+                ASSERT_EQ(e.out_sg[0].iov_len, 12);
+                ASSERT_EQ(td->panics, 0);
+        } else {
+                ASSERT_ERR(vu_queue_pop_into(&td->dev, vq, &e, iov, ELEMENTSOF(iov)), -EBADMSG);
+                ASSERT_EQ(td->panics, 1);
+                ASSERT_NOT_NULL(strstr(td->panic_msg, "device-readable after a device-writable one"));
+        }
+
+        vf_packed_free(pr);
+        test_dev_free(td);
+        vf_mem_free(mem);
+}
+
+static void test_indirect_write_order(void) {
+        run_write_order((const bool[3]){true, false, false}, true, 3, 0); /* DPDK: the header */
+        run_write_order((const bool[3]){true, true, false}, true, 3, 0);  /* DPDK: header, slot 1's entry */
+        run_write_order((const bool[3]){true, false, true}, true, 3, 0);  /* out of order: only read */
+        run_write_order((const bool[3]){false, true, true}, true, 1, 2);  /* in order: as marked */
+        run_write_order((const bool[3]){true, false, false}, false, 0, 0); /* direct: refused */
+}
+
 int main(void) {
         unsigned int fds = test_count_fds();
 
@@ -1068,6 +1120,7 @@ int main(void) {
         RUN_TEST(test_pop_burst);
         RUN_TEST(test_inflight_resubmit);
         RUN_TEST(test_empty_ring_arms_device_event);
+        RUN_TEST(test_indirect_write_order);
 
         ASSERT_EQ(test_count_fds(), fds);
         return 0;
