@@ -112,6 +112,7 @@ typedef struct NetPair {
 
         bool rx_wait;                   /* a frame waits for receive buffers (RX notifications on) */
         bool hold_expired;              /* waited NET_HOLD_USEC: drop instead of waiting */
+        uint64_t rx_need;               /* bytes the waiting frame needs (0: any buffer will do) */
         sd_event_source *hold_timer;
 
         /* tap back end */

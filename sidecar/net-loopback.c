@@ -187,6 +187,8 @@ static int take_rx_more(NetPair *p, VuVirtq *rx, uint64_t need, unsigned int ne,
                                 *ret_drop = NET_DROP_NO_RX_BUFFER;
                                 return 0;
                         }
+                        /* Buffers there may be, but too few: wait for room for this frame, not for any. */
+                        p->rx_need = need;
                         return -EAGAIN;
                 }
                 if (k == -E2BIG) {

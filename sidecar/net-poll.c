@@ -256,6 +256,7 @@ static void pair_rx_resume(NetPair *p) {
         unsigned int rxq = net_rx_qidx(p->index);
 
         p->rx_wait = false;
+        p->rx_need = 0;
         (void) sd_event_source_set_enabled(p->hold_timer, SD_EVENT_OFF);
         if (net_queue_usable(n, rxq))
                 vu_queue_set_notification(&n->dev.vu, net_queue(n, rxq), 0);
@@ -302,7 +303,16 @@ bool net_pair_wait_rx(NetPair *p) {
                 }
         }
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        if (!vu_queue_empty(&n->dev.vu, rx)) {
+        /*
+         * A frame that needs several buffers (mergeable, or a jumbo frame) and
+         * found fewer must not be sent round again while the ring still holds
+         * just as few: that would spin inside this callback, deaf to signals,
+         * the control socket and every other device, for as long as the guest
+         * posts nothing more. It waits for enough bytes, or the kick.
+         */
+        if (p->rx_need > 0 ? vu_queue_avail_bytes(&n->dev.vu, rx, (unsigned int) MIN(p->rx_need, (uint64_t) UINT32_MAX), 0)
+                           : !vu_queue_empty(&n->dev.vu, rx)) {
+                p->rx_need = 0;
                 pair_rx_resume(p);
                 return true;
         }

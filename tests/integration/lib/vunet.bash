@@ -50,13 +50,14 @@ vn_start_sidecar() {
         vt_wait_socket "$sock" "$VT_LAST_PID"
 }
 
-# vn_testpmd SOCK QUEUES [--lcores SPEC] [--vhost] [--packed] [--txpkts N] -- CMD... — runs testpmd in
+# vn_testpmd SOCK QUEUES [--lcores SPEC] [--vhost] [--packed] [--args "ARGS"] -- CMD... — runs testpmd in
 # interactive mode with a virtio_user port on SOCK (or, with --vhost, DPDK's own vhost
-# backend listening on SOCK; --packed: virtio_user lays out packed rings, packed_vq=1),
+# backend listening on SOCK; --packed: virtio_user lays out packed rings, packed_vq=1;
+# --args: more testpmd options, e.g. "--max-pkt-len=9100 --enable-scatter"),
 # QUEUES queue pairs, feeding it the commands (a "sleep N"
 # item sleeps instead). Output in VN_LOG; returns testpmd's status.
 vn_testpmd() {
-        local sock=$1 queues=$2 lcores=0@1,1@1 vdev packed=
+        local sock=$1 queues=$2 lcores=0@1,1@1 vdev packed= extra=()
         shift 2
         vdev="virtio_user0,path=$sock,queues=$queues"
         while (($#)); do
@@ -64,6 +65,7 @@ vn_testpmd() {
                 --lcores) lcores=$2; shift ;;
                 --vhost) vdev="net_vhost0,iface=$sock,queues=$queues" ;;
                 --packed) packed=,packed_vq=1 ;;
+                --args) read -r -a extra <<<"$2"; shift ;;
                 --) shift; break ;;
                 *) echo "vn_testpmd: unknown option $1" >&2; return 2 ;;
                 esac
@@ -84,7 +86,7 @@ vn_testpmd() {
                 echo quit
         } | timeout --kill-after=5 120 "$VN_TESTPMD" --lcores "$lcores" --no-pci --file-prefix "vn$$-$VN_RUNS" \
                 -m 256 --single-file-segments --vdev "$vdev" -- -i --rxq="$queues" --txq="$queues" \
-                --total-num-mbufs=32768 >"$VN_LOG" 2>&1 3>&- || rc=$?
+                --total-num-mbufs=32768 "${extra[@]}" >"$VN_LOG" 2>&1 3>&- || rc=$?
         return "$rc"
 }
 
