@@ -87,6 +87,8 @@ vn_testpmd() {
         } | timeout --kill-after=5 120 "$VN_TESTPMD" --lcores "$lcores" --no-pci --file-prefix "vn$$-$VN_RUNS" \
                 -m 256 --single-file-segments --vdev "$vdev" -- -i --rxq="$queues" --txq="$queues" \
                 --total-num-mbufs=32768 "${extra[@]}" >"$VN_LOG" 2>&1 3>&- || rc=$?
+        # A testpmd that timed out or was killed leaves its hugepage file (256 MiB) behind.
+        rm -f /dev/hugepages/"vn$$-$VN_RUNS"map_*
         return "$rc"
 }
 
