@@ -312,8 +312,7 @@ bool net_pair_wait_rx(NetPair *p) {
          */
         if (p->rx_need > 0 ? vu_queue_avail_bytes(&n->dev.vu, rx, (unsigned int) MIN(p->rx_need, (uint64_t) UINT32_MAX), 0)
                            : !vu_queue_empty(&n->dev.vu, rx)) {
-                p->rx_need = 0;
-                pair_rx_resume(p);
+                pair_rx_resume(p); /* forgets rx_need too */
                 return true;
         }
         return false;

@@ -60,7 +60,7 @@ struct VuDevPriv {
         char last_error[256];
 
         bool owner;
-        bool quirk_write_header_noted; /* told once: an indirect table's out-of-order WRITE flags ignored */
+        bool indirect_order_noted; /* told once: an indirect table's out-of-order WRITE flags ignored */
         uint8_t status;
         uint64_t messages;
         uint64_t messages_refused;

@@ -309,8 +309,8 @@ static int walk_indirect(Walk *w, const struct vring_packed_desc *ind, unsigned 
                 w->chain = (VqChain){};
                 w->reads_only = true;
                 r = walk_table(w, ind, table, n, at);
-                if (r == 0 && !w->dev->priv->quirk_write_header_noted) {
-                        w->dev->priv->quirk_write_header_noted = true;
+                if (r == 0 && !w->dev->priv->indirect_order_noted) {
+                        w->dev->priv->indirect_order_noted = true;
                         vu_log(w->dev, LOG_INFO,
                                "descriptor %u: an indirect table lists device-writable buffers before "
                                "device-readable ones (DPDK's virtio transmit tables do): all taken as "
