@@ -39,6 +39,8 @@
 #define NET_BURST 64u
 /* Transmit chains of one buffer popped at a time (vu_queue_pop_burst), the usual frame. */
 #define NET_TX_BURST 32u
+/* Receive buffers are handed back to the guest every this many frames of a burst. */
+#define NET_RX_PUBLISH 4u
 /* How long a frame waits for a receive buffer before frames are dropped (no_rx_buffer). */
 #define NET_HOLD_USEC (20u * 1000u)
 
@@ -140,6 +142,7 @@ typedef struct NetPair {
         VuVirtqElement rx_elems[NET_RX_ELEMS_MAX];
         uint32_t rx_len[NET_RX_ELEMS_MAX];
         unsigned int rx_used;           /* receive elements filled, not yet flushed */
+        bool rx_unnotified;             /* receive elements flushed mid-pass: notify when the pass ends */
         unsigned int tx_used;           /* transmit elements filled, not yet flushed */
 } NetPair;
 

@@ -390,6 +390,7 @@ static void net_stop(Device *d) {
                 p->rx_wait = false;
                 p->hold_expired = false;
                 p->rx_used = p->tx_used = 0;
+                p->rx_unnotified = false;
                 (void) sd_event_source_set_enabled(p->hold_timer, SD_EVENT_OFF);
                 if (n->config.backend == NET_BACKEND_TAP)
                         net_tap_set_reading(p, false);
