@@ -22,6 +22,7 @@
 #include "log.h"
 #include "macro.h"
 #include "net-internal.h"
+#include "prefetch.h"
 
 /* ---- iovec helpers ------------------------------------------------------------- */
 
@@ -249,6 +250,47 @@ static void loopback_rx_fill_flush(NetPair *p, VuVirtq *rx) {
         p->rx_fill_n = 0;
 }
 
+/*
+ * Hand the receive buffers filled so far to the guest, mid-burst: its
+ * driver starts on the first frames of a burst while we copy the rest, the
+ * two sides working at once instead of in turn. Its notification waits for
+ * the end of the pass (net_pair_flush()), one memory fence per pass.
+ */
+static void loopback_rx_publish(NetPair *p, VuVirtq *rx) {
+        loopback_rx_fill_flush(p, rx);
+        if (p->rx_used == 0)
+                return;
+        vu_queue_flush(&p->net->dev.vu, rx, p->rx_used);
+        p->rx_used = 0;
+        p->rx_unnotified = true;
+}
+
+/*
+ * Start loading the first 128 bytes (a small frame's whole header and data)
+ * of @n elements' first buffers: of each frame sent, to read them; of each
+ * receive buffer, to write them.
+ */
+static inline void prefetch_first_bytes(const VuVirtqElement *e, unsigned int n, bool write) {
+        for (unsigned int i = 0; i < n; i++) {
+                const struct iovec *v = write ? e[i].in_sg : e[i].out_sg;
+                const uint8_t *b;
+
+                if ((write ? e[i].in_num : e[i].out_num) == 0)
+                        continue;
+                b = v->iov_base;
+                if (write) {
+                        prefetch_write(b);
+                        if (v->iov_len > 64)
+                                prefetch_write(b + 64);
+                } else {
+                        prefetch_read(b);
+                        if (v->iov_len > 64)
+                                prefetch_read(b + 64);
+                }
+                prefetch_keep();
+        }
+}
+
 static inline int loopback_take_rx(NetPair *p, VuVirtq *rx, uint64_t need, NetDrop *ret_drop) {
         VuVirtqElement *e = &p->rx_elems[0];
         int k;
@@ -261,6 +303,7 @@ static inline int loopback_take_rx(NetPair *p, VuVirtq *rx, uint64_t need, NetDr
                                        MIN(p->rx_want, NET_TX_BURST));
                 p->rx_burst_n = k > 0 ? (unsigned int) k : 0;
                 p->rx_burst_i = 0;
+                prefetch_first_bytes(p->rx_burst, p->rx_burst_n, true);
         }
         if (p->rx_burst_i < p->rx_burst_n) {
                 const VuVirtqElement *b = &p->rx_burst[p->rx_burst_i];
@@ -328,6 +371,51 @@ static void loopback_fix_csum(NetPair *p, const VuVirtqElement *te, int ne, size
 }
 
 /*
+ * The virtio-net header as two words in host order, from its little-endian
+ * bytes 0-7 (flags, gso_type, hdr_len, gso_size, csum_start) and 8-11
+ * (csum_offset, then num_buffers when the header has 12 bytes). Kept in
+ * registers: a header patched byte-wise in memory and read back whole
+ * cannot be forwarded from the store buffer, and the read then waits for
+ * every store before it, guest memory included, to drain.
+ */
+typedef struct NetHdrWords {
+        uint64_t w0;
+        uint32_t w1;
+} NetHdrWords;
+
+static inline NetHdrWords hdr_words_read(const VuVirtqElement *te, unsigned int hdr_len) {
+        const struct iovec *out = te->out_sg;
+        uint8_t raw[12] = {};
+        uint64_t w0;
+        uint32_t w1;
+
+        if (_likely_(out[0].iov_len >= sizeof(raw))) {
+                memcpy(&w0, out[0].iov_base, 8);
+                memcpy(&w1, (const uint8_t *) out[0].iov_base + 8, 4);
+        } else {
+                net_iov_to_buf(out, te->out_num, 0, raw, hdr_len);
+                memcpy(&w0, raw, 8);
+                memcpy(&w1, raw + 8, 4);
+        }
+        w1 = le32toh(w1);
+        /* A 10-byte header ends at csum_offset: what follows is the frame. */
+        if (hdr_len < sizeof(raw))
+                w1 &= 0xffff;
+        return (NetHdrWords) { .w0 = le64toh(w0), .w1 = w1 };
+}
+
+static inline void hdr_words_write(NetHdrWords h, unsigned int hdr_len, uint8_t *dst) {
+        uint64_t w0 = htole64(h.w0);
+        uint32_t w1 = htole32(h.w1);
+
+        memcpy(dst, &w0, 8);
+        if (hdr_len >= 12)
+                memcpy(dst + 8, &w1, 4);
+        else
+                memcpy(dst + 8, &w1, 2);
+}
+
+/*
  * One transmitted frame (@te) into the receive ring. Returns 0 when the
  * frame is done with (delivered or dropped and counted), -EAGAIN when it
  * must wait for receive buffers.
@@ -337,12 +425,12 @@ static int loopback_frame(NetPair *p, VuVirtq *rx, const VuVirtqElement *te, Net
         VuDev *vu = &n->dev.vu;
         unsigned int txq = net_tx_qidx(p->index), rxq = net_rx_qidx(p->index), hdr_len = n->hdr_len;
         const struct iovec *out = te->out_sg;
-        struct virtio_net_hdr_mrg_rxbuf h = {};
         uint64_t out_len = te->out_num == 1 ? out[0].iov_len : net_iov_size(out, te->out_num), frame_len;
         uint16_t csum_start = 0, csum_offset = 0;
+        uint8_t flags, gso_type, gso;
         bool fix_csum = false;
         NetDrop why = NET_DROP_NO_RX_BUFFER;
-        uint8_t gso;
+        NetHdrWords h;
         int ne;
 
         if (te->in_num > 0 || out_len < hdr_len) {
@@ -359,21 +447,20 @@ static int loopback_frame(NetPair *p, VuVirtq *rx, const VuVirtqElement *te, Net
                 return 0;
         }
 
-        /* Read once from guest memory, into our copy; usually whole in the first buffer. */
-        if (_likely_(hdr_len == sizeof(h) && out[0].iov_len >= sizeof(h)))
-                memcpy(&h, out[0].iov_base, sizeof(h));
-        else
-                net_iov_to_buf(out, te->out_num, 0, &h, hdr_len);
-        gso = h.hdr.gso_type & (uint8_t) ~VIRTIO_NET_HDR_GSO_ECN;
+        /* Read once from guest memory. */
+        h = hdr_words_read(te, hdr_len);
+        flags = (uint8_t) h.w0;
+        gso_type = (uint8_t) (h.w0 >> 8);
+        gso = gso_type & (uint8_t) ~VIRTIO_NET_HDR_GSO_ECN;
         if (gso != VIRTIO_NET_HDR_GSO_NONE &&
             (gso >= 8 || !(n->guest_gso & (1u << gso)) ||
-             ((h.hdr.gso_type & VIRTIO_NET_HDR_GSO_ECN) && !n->guest_ecn))) {
+             ((gso_type & VIRTIO_NET_HDR_GSO_ECN) && !n->guest_ecn))) {
                 net_count_drop(n, txq, NET_DROP_OFFLOAD);
                 return 0;
         }
-        if (h.hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-                csum_start = le16toh(h.hdr.csum_start);
-                csum_offset = le16toh(h.hdr.csum_offset);
+        if (flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+                csum_start = (uint16_t) (h.w0 >> 48);
+                csum_offset = (uint16_t) h.w1;
                 if ((uint64_t) csum_start + csum_offset + 2 > frame_len) {
                         net_count_drop(n, txq, NET_DROP_MALFORMED);
                         return 0;
@@ -402,11 +489,12 @@ static int loopback_frame(NetPair *p, VuVirtq *rx, const VuVirtqElement *te, Net
 
         /* The receive header: as sent, less what the receiver did not accept, with the buffer count. */
         if (fix_csum || !n->guest_csum)
-                h.hdr.flags = 0;
+                flags = 0;
         else
-                h.hdr.flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
-        if (hdr_len >= sizeof(struct virtio_net_hdr_mrg_rxbuf))
-                h.num_buffers = htole16((uint16_t) ne);
+                flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        h.w0 = (h.w0 & ~(uint64_t) 0xff) | flags;
+        if (hdr_len >= 12)
+                h.w1 = (h.w1 & 0xffff) | (uint32_t) ne << 16;
 
         if (_likely_(ne == 1 && p->rx_elems[0].in_num == 1)) {
                 /*
@@ -418,10 +506,7 @@ static int loopback_frame(NetPair *p, VuVirtq *rx, const VuVirtqElement *te, Net
                 uint8_t *dst = p->rx_elems[0].in_sg[0].iov_base;
                 size_t skip = hdr_len, pos = hdr_len;
 
-                if (hdr_len == sizeof(h))
-                        memcpy(dst, &h, sizeof(h));
-                else
-                        memcpy(dst, &h, hdr_len);
+                hdr_words_write(h, hdr_len, dst);
                 for (unsigned int i = 0; i < te->out_num; i++) {
                         size_t l = out[i].iov_len;
 
@@ -434,8 +519,12 @@ static int loopback_frame(NetPair *p, VuVirtq *rx, const VuVirtqElement *te, Net
                         skip = 0;
                 }
                 p->rx_len[0] = (uint32_t) pos;
-        } else
-                loopback_copy_general(p, te, ne, &h, hdr_len, frame_len);
+        } else {
+                uint8_t hb[12];
+
+                hdr_words_write(h, hdr_len, hb);
+                loopback_copy_general(p, te, ne, hb, hdr_len, frame_len);
+        }
         if (_unlikely_(fix_csum))
                 loopback_fix_csum(p, te, ne, hdr_len, frame_len, csum_start, csum_offset);
 
@@ -499,10 +588,13 @@ unsigned int net_loopback_run(NetPair *p, unsigned int budget) {
                 if (k > 0) {
                         unsigned int i;
 
+                        prefetch_first_bytes(p->tx_burst, (unsigned int) k, false);
                         for (i = 0; i < (unsigned int) k; i++) {
                                 p->rx_want = (unsigned int) k - i;
                                 if (loopback_frame(p, rx, &p->tx_burst[i], &tally) == -EAGAIN)
                                         break;
+                                if ((i + 1) % NET_RX_PUBLISH == 0 && i + 1 < (unsigned int) k)
+                                        loopback_rx_publish(p, rx);
                         }
                         /* Delivered or dropped, each is done with: returned unwritten. */
                         vu_queue_fill_burst(vu, tx, p->tx_burst, NULL, i, p->tx_used);
