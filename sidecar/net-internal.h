@@ -40,7 +40,7 @@
 /* Transmit chains of one buffer popped at a time (vu_queue_pop_burst), the usual frame. */
 #define NET_TX_BURST 32u
 /* Receive buffers are handed back to the guest every this many frames of a burst. */
-#define NET_RX_PUBLISH 4u
+#define NET_RX_PUBLISH 8u
 /* How long a frame waits for a receive buffer before frames are dropped (no_rx_buffer). */
 #define NET_HOLD_USEC (20u * 1000u)
 

@@ -187,6 +187,15 @@ static uint64_t net_get_features(VuDev *vu) {
                      F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_HOST_TSO6) | F(VIRTIO_NET_F_HOST_ECN) |
                      F(VIRTIO_NET_F_GUEST_TSO4) | F(VIRTIO_NET_F_GUEST_TSO6) | F(VIRTIO_NET_F_GUEST_ECN);
 
+        /*
+         * IN_ORDER: both back ends and the control queue use every queue's
+         * buffers in the order the driver made them available (a frame
+         * waiting for receive buffers is rewound, never passed), so drivers
+         * that can (DPDK's virtio PMD by default) take their in-order paths,
+         * and the library writes one used descriptor per run of packed
+         * transmit buffers.
+         */
+        f |= F(VIRTIO_F_IN_ORDER);
         /* UFO: the loopback passes it through; a tap no longer segments it reliably. */
         if (n->config.backend == NET_BACKEND_LOOPBACK)
                 f |= F(VIRTIO_NET_F_HOST_UFO) | F(VIRTIO_NET_F_GUEST_UFO);

@@ -50,9 +50,10 @@ vn_start_sidecar() {
         vt_wait_socket "$sock" "$VT_LAST_PID"
 }
 
-# vn_testpmd SOCK QUEUES [--lcores SPEC] [--vhost] [--packed] [--args "ARGS"] -- CMD... — runs testpmd in
-# interactive mode with a virtio_user port on SOCK (or, with --vhost, DPDK's own vhost
-# backend listening on SOCK; --packed: virtio_user lays out packed rings, packed_vq=1;
+# vn_testpmd SOCK QUEUES [--lcores SPEC] [--vhost] [--packed] [--no-in-order] [--args "ARGS"] -- CMD... —
+# runs testpmd in interactive mode with a virtio_user port on SOCK (or, with --vhost, DPDK's own
+# vhost backend listening on SOCK; --packed: virtio_user lays out packed rings, packed_vq=1;
+# --no-in-order: virtio_user does not take VIRTIO_F_IN_ORDER, in_order=0;
 # --args: more testpmd options, e.g. "--max-pkt-len=9100 --enable-scatter"),
 # QUEUES queue pairs, feeding it the commands (a "sleep N"
 # item sleeps instead). Output in VN_LOG; returns testpmd's status.
@@ -64,7 +65,8 @@ vn_testpmd() {
                 case $1 in
                 --lcores) lcores=$2; shift ;;
                 --vhost) vdev="net_vhost0,iface=$sock,queues=$queues" ;;
-                --packed) packed=,packed_vq=1 ;;
+                --packed) packed+=,packed_vq=1 ;;
+                --no-in-order) packed+=,in_order=0 ;;
                 --args) read -r -a extra <<<"$2"; shift ;;
                 --) shift; break ;;
                 *) echo "vn_testpmd: unknown option $1" >&2; return 2 ;;
