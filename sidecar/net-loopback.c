@@ -273,21 +273,18 @@ static void loopback_rx_publish(NetPair *p, VuVirtq *rx) {
 static inline void prefetch_first_bytes(const VuVirtqElement *e, unsigned int n, bool write) {
         for (unsigned int i = 0; i < n; i++) {
                 const struct iovec *v = write ? e[i].in_sg : e[i].out_sg;
-                const uint8_t *b;
 
                 if ((write ? e[i].in_num : e[i].out_num) == 0)
                         continue;
-                b = v->iov_base;
-                if (write) {
-                        prefetch_write(b);
-                        if (v->iov_len > 64)
-                                prefetch_write(b + 64);
-                } else {
-                        prefetch_read(b);
-                        if (v->iov_len > 64)
-                                prefetch_read(b + 64);
+                for (size_t off = 0; off < MIN(v->iov_len, (size_t) 128); off += 64) {
+                        const uint8_t *b = (const uint8_t *) v->iov_base + off;
+
+                        if (write)
+                                prefetch_write(b);
+                        else
+                                prefetch_read(b);
+                        prefetch_keep();
                 }
-                prefetch_keep();
         }
 }
 
@@ -383,23 +380,25 @@ typedef struct NetHdrWords {
         uint32_t w1;
 } NetHdrWords;
 
+#define NET_HDR_MRG sizeof(struct virtio_net_hdr_mrg_rxbuf) /* 12: the header with num_buffers */
+
 static inline NetHdrWords hdr_words_read(const VuVirtqElement *te, unsigned int hdr_len) {
         const struct iovec *out = te->out_sg;
-        uint8_t raw[12] = {};
+        const uint8_t *src = out[0].iov_base;
+        uint8_t raw[NET_HDR_MRG];
         uint64_t w0;
         uint32_t w1;
 
-        if (_likely_(out[0].iov_len >= sizeof(raw))) {
-                memcpy(&w0, out[0].iov_base, 8);
-                memcpy(&w1, (const uint8_t *) out[0].iov_base + 8, 4);
-        } else {
+        if (_unlikely_(out[0].iov_len < NET_HDR_MRG)) {
+                memset(raw, 0, sizeof(raw));
                 net_iov_to_buf(out, te->out_num, 0, raw, hdr_len);
-                memcpy(&w0, raw, 8);
-                memcpy(&w1, raw + 8, 4);
+                src = raw;
         }
+        memcpy(&w0, src, 8);
+        memcpy(&w1, src + 8, 4);
         w1 = le32toh(w1);
         /* A 10-byte header ends at csum_offset: what follows is the frame. */
-        if (hdr_len < sizeof(raw))
+        if (hdr_len < NET_HDR_MRG)
                 w1 &= 0xffff;
         return (NetHdrWords) { .w0 = le64toh(w0), .w1 = w1 };
 }
@@ -409,10 +408,7 @@ static inline void hdr_words_write(NetHdrWords h, unsigned int hdr_len, uint8_t 
         uint32_t w1 = htole32(h.w1);
 
         memcpy(dst, &w0, 8);
-        if (hdr_len >= 12)
-                memcpy(dst + 8, &w1, 4);
-        else
-                memcpy(dst + 8, &w1, 2);
+        memcpy(dst + 8, &w1, hdr_len >= NET_HDR_MRG ? 4 : 2);
 }
 
 /*
@@ -493,7 +489,7 @@ static int loopback_frame(NetPair *p, VuVirtq *rx, const VuVirtqElement *te, Net
         else
                 flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
         h.w0 = (h.w0 & ~(uint64_t) 0xff) | flags;
-        if (hdr_len >= 12)
+        if (hdr_len >= NET_HDR_MRG)
                 h.w1 = (h.w1 & 0xffff) | (uint32_t) ne << 16;
 
         if (_likely_(ne == 1 && p->rx_elems[0].in_num == 1)) {
@@ -520,7 +516,7 @@ static int loopback_frame(NetPair *p, VuVirtq *rx, const VuVirtqElement *te, Net
                 }
                 p->rx_len[0] = (uint32_t) pos;
         } else {
-                uint8_t hb[12];
+                uint8_t hb[NET_HDR_MRG];
 
                 hdr_words_write(h, hdr_len, hb);
                 loopback_copy_general(p, te, ne, hb, hdr_len, frame_len);
