@@ -110,43 +110,16 @@ send_and_count() {
         vt_stop_clean "$VT_SIDECAR_PID" sidecar
 }
 
-# io_loop [vn_testpmd options] — DPDK's io forwarding for 3 s: every frame that comes back is sent
-# again, a loop that stops if one frame is lost for good or a used entry is out of order for a
-# driver that took IN_ORDER. Checks it ran, the sidecar took every frame sent and gave back at
-# least every frame received; prints the negotiated features' names.
-io_loop() {
-        # The features as negotiated, read while testpmd is attached (they go with it).
-        (sleep 2 && vn_vuctl -j status >"$VT_TMP/status.json") &
-        local status_pid=$!
-        vn_testpmd "$sock" 1 "$@" -- "set fwd io" "start tx_first" "sleep 3" "stop" "show port stats 0" || {
-                tail -n 30 "$VN_LOG"
-                return 1
-        }
-        wait "$status_pid"
-        read -r rx_pkts rx_bytes tx_pkts tx_bytes < <(vn_port_stats)
-        local g2b b2g
-        g2b=$(vn_stat 'd["queues"][1]["net"]["packets"]')
-        b2g=$(vn_stat 'd["queues"][0]["net"]["packets"]')
-        echo "# figure: io loop ($*) over 3 s: testpmd tx $tx_pkts rx $rx_pkts; sidecar guest→backend $g2b, backend→guest $b2g" >&3
-        ((rx_pkts > 10000))
-        ((g2b == tx_pkts))
-        ((b2g >= rx_pkts))
-        [[ $(vn_stat 'sum(d["net"]["tx"]["drops"].values())') == 0 ]]
-        features=$(python3 -c 'import json, sys
-print(" ".join(json.load(open(sys.argv[1]))["devices"][0]["feature_names"]))' "$VT_TMP/status.json")
-        echo "# negotiated: $features" >&3
-}
-
 @test "net loopback: testpmd takes IN_ORDER (its default), and its in-order io forwarding loop keeps running" {
         vn_start_sidecar "$sock" "backend=loopback"
-        io_loop
+        vn_io_loop "$sock"
         [[ " $features " == *" IN_ORDER "* ]]
         vt_stop_clean "$VT_SIDECAR_PID" sidecar
 }
 
 @test "net loopback: a driver without IN_ORDER (in_order=0) is served the same" {
         vn_start_sidecar "$sock" "backend=loopback"
-        io_loop --no-in-order
+        vn_io_loop "$sock" --no-in-order
         [[ " $features " != *" IN_ORDER "* ]]
         [[ " $features " == *" MRG_RXBUF "* ]]
         vt_stop_clean "$VT_SIDECAR_PID" sidecar

@@ -94,6 +94,35 @@ vn_testpmd() {
         return "$rc"
 }
 
+# vn_io_loop SOCK [vn_testpmd options] — DPDK's io forwarding on one queue pair for 3 s: every
+# frame that comes back is sent again, a loop that stops if one frame is lost for good or a used
+# entry is out of order for a driver that took IN_ORDER. Checks it ran, the sidecar took every frame sent and gave back at
+# least every frame received; sets rx_pkts rx_bytes tx_pkts tx_bytes and features (the
+# negotiated features' names, read while testpmd is attached: they go with it).
+vn_io_loop() {
+        local sock=$1
+        shift
+        (sleep 2 && vn_vuctl -j status >"$VT_TMP/status.json") &
+        local status_pid=$!
+        vn_testpmd "$sock" 1 "$@" -- "set fwd io" "start tx_first" "sleep 3" "stop" "show port stats 0" || {
+                tail -n 30 "$VN_LOG"
+                return 1
+        }
+        wait "$status_pid"
+        read -r rx_pkts rx_bytes tx_pkts tx_bytes < <(vn_port_stats)
+        local g2b b2g
+        g2b=$(vn_stat 'd["queues"][1]["net"]["packets"]')
+        b2g=$(vn_stat 'd["queues"][0]["net"]["packets"]')
+        echo "# figure: io loop ($*) over 3 s: testpmd tx $tx_pkts rx $rx_pkts; sidecar guest→backend $g2b, backend→guest $b2g" >&3
+        ((rx_pkts > 10000))
+        ((g2b == tx_pkts))
+        ((b2g >= rx_pkts))
+        [[ $(vn_stat 'sum(d["net"]["tx"]["drops"].values())') == 0 ]]
+        features=$(python3 -c 'import json, sys
+print(" ".join(json.load(open(sys.argv[1]))["devices"][0]["feature_names"]))' "$VT_TMP/status.json")
+        echo "# negotiated: $features" >&3
+}
+
 # vn_port_stats — after a run whose script ended with "show port stats 0": prints
 # "RX_PACKETS RX_BYTES TX_PACKETS TX_BYTES" from the last port statistics in VN_LOG.
 vn_port_stats() {
